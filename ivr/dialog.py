@@ -36,7 +36,7 @@ class CallerInput:
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """Speak ``text``. ``static`` marks text with no per-call values: it is rendered once and cached.
+    """Speak ``text``. ``static``: no per-call values in it, so it is rendered once and cached.
 
     ``barge_in`` says whether caller speech or a key press may interrupt it (legal notices may not).
     """
@@ -51,7 +51,8 @@ class Listen:
     """Wait for the caller: speech, keys, or nothing within ``timeout_s`` (then ``no_input``).
 
     ``dtmf_max_digits`` = 1 means a menu: the first key is the answer. For longer entries keys are
-    collected until ``dtmf_finish_key``, ``dtmf_max_digits`` keys, or ``dtmf_inter_digit_s`` of quiet.
+    collected until ``dtmf_finish_key``, ``dtmf_max_digits`` keys or ``dtmf_inter_digit_s`` of
+    quiet.
     ``hints`` are words likely to be said now (option names, slot vocabulary); they bias the ASR.
     ``speech`` False means keypad only (the session ignores speech, e.g. while a PIN is keyed).
     """
@@ -96,7 +97,7 @@ class CallInfo:
 
 
 class CallDialog(Protocol):
-    """One call's dialogue state. Not thread-safe: the session calls it from one worker at a time."""
+    """One call's dialogue state. Not thread-safe: the session calls it from one worker at once."""
 
     def start(self) -> list[Directive]:
         """The greeting turn."""
@@ -116,6 +117,11 @@ class DialogFactory(Protocol):
         """How to reach agent group ``name`` (raises KeyError when undeclared)."""
         ...
 
+    @property
+    def default_group(self) -> str:
+        """The agent group for callers the bot could not help (and calls that hit an error)."""
+        ...
+
     def asr_vocabulary(self) -> tuple[str, ...]:
         """Words the whole plan expects (option names, group names): biases the ASR everywhere."""
         ...
@@ -125,7 +131,8 @@ class DialogFactory(Protocol):
 class AgentTarget:
     """Where a transfer goes, resolved from the dialplan into plain data the TwiML route can use.
 
-    ``kind``: ``number`` (E.164), ``sip`` (sip: URI), ``client`` (Twilio Client identity) -> ``<Dial>``;
+    ``kind``: ``number`` (E.164), ``sip`` (sip: URI), ``client`` (Twilio Client identity)
+    -> ``<Dial>``;
     ``taskrouter`` -> ``<Enqueue workflowSid=...><Task>{context}</Task></Enqueue>``.
     """
 

@@ -1,0 +1,150 @@
+"""Voice activity detection and endpointing.
+
+Two parts, on purpose: :class:`Endpointer` is a pure state machine fed
+``(chunk_seconds, is_speech)`` that decides when the caller started and finished talking
+(unit-testable with booleans), and
+:class:`FrameClassifier` wraps webrtcvad to turn 20 ms phone frames into those booleans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import webrtcvad
+
+from ivr.audio import PHONE_RATE, Int16Array
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """Timing rules for one caller utterance (seconds).
+
+    ``start_s``: speech needed (within a short window) before we call it speech, so a click or a
+    breath does not barge in. ``end_silence_s``: trailing silence that ends the utterance.
+    ``min_speech_s``: utterances shorter than this are dropped as noise. ``max_utterance_s``:
+    a caller who never pauses is cut here so the call keeps moving.
+    """
+
+    start_s: float = 0.12
+    end_silence_s: float = 0.6
+    min_speech_s: float = 0.25
+    max_utterance_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in ("start_s", "end_silence_s", "min_speech_s", "max_utterance_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"EndpointConfig.{name} must be > 0")
+        if self.max_utterance_s <= self.min_speech_s:
+            raise ValueError("EndpointConfig.max_utterance_s must exceed min_speech_s")
+
+
+class EndpointEvent(Enum):
+    SPEECH_STARTED = "speech_started"
+    SPEECH_ENDED = "speech_ended"
+    """The utterance is complete: transcribe it."""
+    SPEECH_DISCARDED = "speech_discarded"
+    """It started but was too short to be words (cough, click): forget it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    event: EndpointEvent
+    at_s: float
+    """Stream time of the event (seconds since the endpointer was reset)."""
+    speech_start_s: float = 0.0
+    """Where the utterance began (includes the start window)."""
+    reason: str = ""
+
+
+class Endpointer:
+    """Pure endpointing state machine. Feed it every frame; it returns an event or None."""
+
+    def __init__(self, config: EndpointConfig | None = None) -> None:
+        self.config = config or EndpointConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._t = 0.0
+        self._in_speech = False
+        self._run_speech = 0.0  # consecutive-ish speech while idle
+        self._run_gap = 0.0  # non-speech inside the start window
+        self._speech_start = 0.0
+        self._voiced = 0.0  # speech seconds in the current utterance
+        self._silence = 0.0  # trailing silence in the current utterance
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    @property
+    def now(self) -> float:
+        return self._t
+
+    def feed(self, chunk_s: float, is_speech: bool) -> Endpoint | None:
+        cfg = self.config
+        self._t += chunk_s
+        if not self._in_speech:
+            if is_speech:
+                self._run_speech += chunk_s
+                self._run_gap = 0.0
+            else:
+                self._run_gap += chunk_s
+                # One short dropout does not reset the start window; a real pause does.
+                if self._run_gap > 0.06:
+                    self._run_speech = 0.0
+            if self._run_speech >= cfg.start_s - 1e-9:
+                self._in_speech = True
+                self._speech_start = self._t - self._run_speech
+                self._voiced = self._run_speech
+                self._silence = 0.0
+                self._run_speech = 0.0
+                return Endpoint(EndpointEvent.SPEECH_STARTED, self._t, self._speech_start)
+            return None
+        if is_speech:
+            self._voiced += chunk_s
+            self._silence = 0.0
+        else:
+            self._silence += chunk_s
+        duration = self._t - self._speech_start
+        if self._silence >= cfg.end_silence_s - 1e-9:
+            return self._finish("silence")
+        if duration >= cfg.max_utterance_s - 1e-9:
+            return self._finish("max_length")
+        return None
+
+    def _finish(self, reason: str) -> Endpoint:
+        start = self._speech_start
+        voiced = self._voiced
+        self._in_speech = False
+        self._run_speech = 0.0
+        self._run_gap = 0.0
+        self._voiced = 0.0
+        self._silence = 0.0
+        if voiced < self.config.min_speech_s - 1e-9:
+            return Endpoint(EndpointEvent.SPEECH_DISCARDED, self._t, start, "too_short")
+        return Endpoint(EndpointEvent.SPEECH_ENDED, self._t, start, reason)
+
+
+class FrameClassifier:
+    """webrtcvad on 8 kHz 16-bit frames of 10, 20 or 30 ms, plus an energy floor.
+
+    The energy floor keeps line hiss and mu-law quantisation noise from counting as speech, which
+    webrtcvad at high aggressiveness still sometimes does on very quiet lines.
+    """
+
+    def __init__(self, aggressiveness: int = 2, min_rms: float = 120.0) -> None:
+        if aggressiveness not in (0, 1, 2, 3):
+            raise ValueError("webrtcvad aggressiveness must be 0..3")
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._min_rms = min_rms
+
+    def is_speech(self, frame: Int16Array) -> bool:
+        n = frame.size
+        if n not in (PHONE_RATE // 100, PHONE_RATE // 50, PHONE_RATE * 3 // 100):
+            raise ValueError(f"VAD frame must be 10, 20 or 30 ms at 8 kHz, got {n} samples")
+        rms = float(np.sqrt(np.mean(frame.astype(np.float32) ** 2)))
+        if rms < self._min_rms:
+            return False
+        return bool(self._vad.is_speech(frame.astype("<i2").tobytes(), PHONE_RATE))

@@ -1,0 +1,234 @@
+"""The Flask app: Twilio webhooks and the Media Streams WebSocket. Routes stay thin.
+
+Call flow: ``POST /twilio/voice`` answers with ``<Connect action><Stream>`` carrying a one-time
+token; Twilio opens ``/twilio/media`` (a :class:`~ivr.session.CallSession` runs the call); when we
+close the stream Twilio ``POST``s ``/twilio/after-stream`` and we return ``<Dial>``, ``<Enqueue>``
+or ``<Hangup/>`` from the stored decision. Every request is checked against Twilio's signature
+before anything else happens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, current_app, jsonify, request
+from flask_sock import Sock
+from twilio.twiml.voice_response import Client, Connect, Dial, Enqueue, Stream, VoiceResponse
+
+from ivr.config import Settings
+from ivr.dialog import AgentTarget
+from ivr.errors import ForbiddenRequest, IvrError
+from ivr.security import check_signature
+from ivr.session import APOLOGY, CallSession, Services
+from ivr.store import CallRecord, Decision
+
+log = logging.getLogger(__name__)
+
+VOICE_PATH = "/twilio/voice"
+MEDIA_PATH = "/twilio/media"
+ACTION_PATH = "/twilio/after-stream"
+WHISPER_PATH = "/twilio/whisper"
+NOBODY = "Sorry, nobody is available to take your call right now. Please try again later."
+
+
+def create_app(settings: Settings, services: Services) -> Flask:
+    """Build the app. ``services`` (models, store, dialplan) are built by the caller, so tests and
+    the CLI decide what is real and nothing heavy happens at import time."""
+    settings.check_security()
+    if settings.insecure_dev:
+        log.warning("!!! --insecure-dev: Twilio signatures are NOT checked. Never expose this. !!!")
+    app = Flask(__name__)
+    app.config["IVR_SETTINGS"] = settings
+    app.config["IVR_SERVICES"] = services
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": None, "max_message_size": 1 << 20}
+    sock = Sock(app)
+
+    @app.errorhandler(ForbiddenRequest)
+    def forbidden(exc: ForbiddenRequest) -> tuple[Response, int]:
+        log.warning("refused %s %s: %s", request.method, request.path, exc)
+        return jsonify(error=exc.code, message=str(exc)), 403
+
+    @app.errorhandler(IvrError)
+    def ivr_error(exc: IvrError) -> tuple[Response, int]:
+        log.error("%s %s failed: %s (%s)", request.method, request.path, exc, exc.code)
+        return jsonify(error=exc.code, message=str(exc)), 500
+
+    @app.before_request
+    def authenticate() -> None:
+        # Runs before flask-sock upgrades the connection, so a forged upgrade never opens.
+        if request.path == MEDIA_PATH:
+            _validate(public_base(ws=True) + MEDIA_PATH, {})
+        elif request.path.startswith(("/twilio/", "/calls/")):
+            params = request.form.to_dict(flat=True) if request.method == "POST" else {}
+            _validate(public_base() + request.full_path.rstrip("?"), params)
+
+    @app.post(VOICE_PATH)
+    def voice() -> Response:
+        call_sid = _required("CallSid")
+        store = _services().store
+        store.put_record(
+            CallRecord(call_sid, request.form.get("From", ""), request.form.get("To", ""))
+        )
+        token = store.issue_token(call_sid)
+        base = public_base()
+        resp = VoiceResponse()
+        connect = Connect(action=base + ACTION_PATH)
+        stream = Stream(url=public_base(ws=True) + MEDIA_PATH)
+        stream.parameter(name="token", value=token)
+        connect.append(stream)
+        resp.append(connect)
+        log.info("call %s from %s: streaming", call_sid, request.form.get("From", "?"))
+        return _twiml(resp)
+
+    @sock.route(MEDIA_PATH)
+    def media(ws: Any) -> None:
+        CallSession(ws, _services()).run()
+
+    @app.post(ACTION_PATH)
+    def after_stream() -> Response:
+        call_sid = _required("CallSid")
+        status = request.form.get("CallStatus", "")
+        store = _services().store
+        decision = store.get_decision(call_sid)
+        record = store.get_record(call_sid)
+        if status in ("completed", "canceled", "failed", "busy", "no-answer"):
+            # The caller hung up while talking to the bot: nothing to execute, keep the record.
+            if record is not None and record.outcome is None:
+                record.outcome = "caller_hangup"
+                store.put_record(record)
+            log.info("call %s ended by caller (%s)", call_sid, status)
+            return _twiml(VoiceResponse())
+        if decision is None:
+            # The stream died without a decision (crash, network): never leave the caller alone.
+            log.error("call %s: stream ended with no decision; sending to default group", call_sid)
+            factory = _services().plan()
+            decision = Decision("transfer", factory.agent_group(factory.default_group),
+                                {"error": "no_decision"})
+            resp = VoiceResponse()
+            resp.say(APOLOGY)
+            return _twiml(_transfer_twiml(resp, decision, call_sid))
+        if decision.outcome == "hangup" or decision.target is None:
+            resp = VoiceResponse()
+            resp.hangup()
+            return _twiml(resp)
+        return _twiml(_transfer_twiml(VoiceResponse(), decision, call_sid))
+
+    @app.post(WHISPER_PATH)
+    def whisper() -> Response:
+        """Played to the agent who answers a <Dial>ed transfer: what the caller wants."""
+        call_sid = request.args.get("call", "")
+        decision = _services().store.get_decision(call_sid)
+        resp = VoiceResponse()
+        if decision is not None:
+            resp.say(_agent_summary(decision.context))
+        return _twiml(resp)
+
+    @app.get("/calls/<call_sid>")
+    def call_record(call_sid: str) -> Response | tuple[Response, int]:
+        if not settings.expose_call_records:
+            abort(404)
+        record = _services().store.get_record(call_sid)
+        if record is None:
+            return jsonify(error="unknown_call"), 404
+        return jsonify(record.to_json())
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    return app
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["IVR_SETTINGS"]
+    return settings
+
+
+def _services() -> Services:
+    services: Services = current_app.config["IVR_SERVICES"]
+    return services
+
+
+def public_base(ws: bool = False) -> str:
+    """The base URL Twilio used to reach us: configured, else from the (proxied) request."""
+    base = _settings().public_url
+    if not base:
+        proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+        host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+        base = f"{proto}://{host}"
+    if ws:
+        return "wss://" + base[8:] if base.startswith("https://") else "ws://" + base[7:]
+    return base
+
+
+def _validate(url: str, params: Mapping[str, str]) -> None:
+    settings = _settings()
+    if settings.insecure_dev and not settings.auth_token:
+        return
+    check_signature(settings.auth_token, url, params, request.headers.get("X-Twilio-Signature", ""))
+
+
+def _required(name: str) -> str:
+    value = request.form.get(name, "")
+    if not value:
+        abort(400, description=f"missing {name}")
+    return value
+
+
+def _twiml(resp: VoiceResponse) -> Response:
+    return Response(str(resp), mimetype="application/xml")
+
+
+def _transfer_twiml(resp: VoiceResponse, decision: Decision, call_sid: str) -> VoiceResponse:
+    """``<Dial>`` (number, SIP, client) or TaskRouter ``<Enqueue>``, carrying the call's context."""
+    target: AgentTarget | None = decision.target
+    assert target is not None
+    attrs = {"group": target.name, "call_sid": call_sid, **decision.context}
+    if target.kind == "taskrouter":
+        enqueue = Enqueue(None, workflow_sid=target.address)
+        enqueue.task(json.dumps(attrs, default=str))
+        resp.append(enqueue)
+        return resp
+    whisper = public_base() + WHISPER_PATH + "?" + urlencode({"call": call_sid})
+    dial = Dial(timeout=target.timeout_s)
+    if target.kind == "number":
+        dial.number(target.address, url=whisper)
+    elif target.kind == "sip":
+        dial.sip(target.address, url=whisper)
+    else:
+        client = Client()
+        client.identity(target.address)
+        for key in ("group", "intent", "call_sid"):
+            if attrs.get(key):
+                client.parameter(name=key, value=str(attrs[key]))
+        client.parameter(name="summary", value=_agent_summary(decision.context)[:500])
+        dial.append(client)
+    resp.append(dial)
+    resp.say(NOBODY)  # reached only when the dial fails or nobody answers
+    resp.hangup()
+    return resp
+
+
+def _agent_summary(context: Mapping[str, Any]) -> str:
+    parts = []
+    if context.get("intent"):
+        parts.append(f"Caller asked about {str(context['intent']).replace('_', ' ')}.")
+    slots = context.get("slots")
+    if isinstance(slots, Mapping):
+        for key, value in slots.items():
+            if value not in (None, ""):
+                parts.append(f"{str(key).replace('_', ' ')}: {value}.")
+    transcript = context.get("transcript")
+    if isinstance(transcript, list):
+        said = [str(t.get("text", "")) for t in transcript
+                if isinstance(t, Mapping) and t.get("role") == "caller" and t.get("text")]
+        if said:
+            parts.append("They said: " + " ".join(said[-2:]))
+    return " ".join(parts) or "Transferred caller."

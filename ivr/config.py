@@ -1,0 +1,82 @@
+"""Server settings: one validated, frozen object built from CLI flags and ``IVR_*`` environment.
+
+Secrets (the Twilio auth token) come from the environment only, never from flags, so they stay out
+of process listings and shell history.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ivr.errors import ConfigError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dialplan: Path
+    public_url: str = ""
+    """Base URL Twilio uses to reach us (https://ivr.example.com). Empty: from the request's Host,
+    honouring X-Forwarded-Proto/Host (only safe behind a proxy you control)."""
+    auth_token: str = ""
+    insecure_dev: bool = False
+    """Skip Twilio signature checks. Development only; logged loudly."""
+    asr_model: str = ""
+    asr_compute_type: str = "int8"
+    asr_threads: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default=4, ge=1, le=256)
+    """Threads for model work (ASR, NLU, TTS), shared by all calls."""
+    tts_model: str = ""
+    tts_config: str = ""
+    tts_length_scale: float = Field(default=1.0, gt=0.3, lt=3.0)
+    prompt_cache_dir: str = "voices/cache"
+    end_silence_s: float = Field(default=0.6, gt=0.05, le=5.0)
+    vad_aggressiveness: int = Field(default=2, ge=0, le=3)
+    record_dir: str = ""
+    """Save every call (inbound audio + events) here as a replayable fixture."""
+    call_log: str = ""
+    """Append each finished call record (JSON lines) here."""
+    expose_call_records: bool = True
+    """Serve GET /calls/<CallSid> (transcripts) to signed or development requests."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return v
+
+    def check_security(self) -> None:
+        """Refuse to run an unauthenticated server unless the operator explicitly asked to."""
+        if not self.auth_token and not self.insecure_dev:
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN is not set: refusing to serve unauthenticated webhooks. "
+                "Set it, or pass --insecure-dev for local development only."
+            )
+
+
+def settings_from_env(**overrides: object) -> Settings:
+    """Settings from ``IVR_*`` variables (and ``TWILIO_AUTH_TOKEN``), then explicit overrides."""
+    env = os.environ
+    values: dict[str, object] = {
+        "dialplan": env.get("IVR_DIALPLAN", "dialplans/shop.yaml"),
+        "public_url": env.get("IVR_PUBLIC_URL", ""),
+        "auth_token": env.get("TWILIO_AUTH_TOKEN", ""),
+        "asr_model": env.get("IVR_ASR_MODEL", ""),
+        "tts_model": env.get("IVR_TTS_MODEL", ""),
+        "tts_config": env.get("IVR_TTS_CONFIG", ""),
+        "prompt_cache_dir": env.get("IVR_PROMPT_CACHE", "voices/cache"),
+        "call_log": env.get("IVR_CALL_LOG", ""),
+    }
+    for key in ("asr_threads", "workers"):
+        if f"IVR_{key.upper()}" in env:
+            values[key] = env[f"IVR_{key.upper()}"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -408,6 +408,7 @@ class CallSession:
                 self._busy = False
                 log.info("call %s: ignored unusable speech (%s)", self._call_sid, item.dropped)
                 self._listen = self._resume_listen
+                self._listen_since = self._clock  # the caller was talking: restart no-input
             elif isinstance(item, _Failed):
                 self._busy = False
                 self._fail_safe(item.error)

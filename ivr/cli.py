@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from ivr.errors import IvrError
@@ -96,47 +92,18 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """The README's first command: a real server on the example dialplan, a recorded call
     played through it over the real protocol, the conversation printed."""
-    token = secrets.token_hex(16)
-    url = f"http://127.0.0.1:{args.port}"
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=token, IVR_PUBLIC_URL=url)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ivr", "serve", "--dialplan", args.dialplan,
-         "--host", "127.0.0.1", "--port", str(args.port)],
-        env=env,
-    )
-    try:
-        if not wait_healthy(url, server, timeout_s=180):
-            print("ivr demo: the server did not start", file=sys.stderr)
-            return 1
-        from ivr.caller import cli_main
+    from ivr.caller import cli_main
+    from ivr.caller.local_server import LocalServer
 
-        call_args = [args.fixture, "--url", url, "--auth-token", token]
+    print(f"starting ivr serve on {args.dialplan} (loading Whisper and Piper)...", flush=True)
+    with LocalServer(args.dialplan, port=args.port, log_to_console=True,
+                     env={"IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING")}) as srv:
+        call_args = [args.fixture, "--url", srv.url, "--auth-token", srv.token]
         if args.fast:
             call_args.append("--fast")
         if args.save_wav:
             call_args += ["--save-wav", args.save_wav]
         return cli_main(call_args)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 if __name__ == "__main__":

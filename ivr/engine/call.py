@@ -1,0 +1,656 @@
+"""One call's walk through the dialplan: text in, Say/Listen/Transfer/Hangup out.
+
+The call waits in one of a few modes (a menu, a slot question, a read-back, "did you mean...?",
+a yes/no question). Every caller input is handled by the current mode; anything it cannot use
+goes through the same no-match/no-input policies, so retries, reprompts and the final hand-off
+behave identically everywhere. Global intents (agent, repeat, back, start over, goodbye) are
+checked in every mode, after the mode had a chance to use the input (so "no" answers a yes/no
+question rather than meaning anything global).
+
+Any exception in here is caught at the turn boundary and becomes the plan's apology plus a
+transfer to the default group: a bug must never leave a caller in silence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ivr.actions.runner import ActionCall, ActionFailed
+from ivr.dialog import CallerInput, CallInfo, Directive, Hangup, Listen, Say, Transfer
+from ivr.dialplan.models import (
+    ActionNode,
+    AnswerNode,
+    BranchNode,
+    CollectNode,
+    HangupNode,
+    MenuNode,
+    Option,
+    QuestionNode,
+    RetryPolicy,
+    SlotDef,
+    TransferNode,
+)
+from ivr.engine.slots import is_valid, parse_keys, parse_speech
+from ivr.engine.speech import has_fields, render, spoken
+
+if TYPE_CHECKING:
+    from ivr.engine.factory import PlanFactory
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["menu", "collect", "confirm_value", "confirm_intent", "question", "done"]
+MAX_CHAIN = 25
+"""Nodes entered in one turn before we call it a loop (answer -> answer -> ... is a plan bug)."""
+
+
+class _Loop(Exception):
+    pass
+
+
+@dataclass
+class _Wait:
+    """What the call is waiting for, and how to ask again."""
+
+    mode: Mode
+    node: str
+    prompt: list[Say]
+    reprompt: list[Say]
+    listen: Listen
+    option: Option | None = None
+    value: Any = None
+
+
+class PlanCall:
+    """A :class:`ivr.dialog.CallDialog` over a :class:`PlanFactory`'s plan."""
+
+    def __init__(self, factory: PlanFactory, info: CallInfo) -> None:
+        self.f = factory
+        self.plan = factory.plan
+        self.info = info
+        self.slots: dict[str, Any] = {}
+        self.transcript: list[dict[str, str]] = []
+        self.intent: str | None = None
+        self.reason = "requested"
+        self.history: list[str] = []
+        self.failures = 0
+        self.no_input_tries = 0
+        self.no_match_tries = 0
+        self.wait: _Wait | None = None
+        self.out: list[Directive] = []
+        self.last_text = ""
+        self.last_confidence = 1.0
+        self._chain = 0
+
+    # --- contract ------------------------------------------------------------------------------
+
+    def start(self) -> list[Directive]:
+        return self._turn(self._start)
+
+    def handle(self, event: CallerInput) -> list[Directive]:
+        return self._turn(lambda: self._handle(event))
+
+    def _turn(self, body: Any) -> list[Directive]:
+        self.out = []
+        self._chain = 0
+        try:
+            body()
+            if not self.out or not isinstance(self.out[-1], Listen | Transfer | Hangup):
+                raise RuntimeError("turn did not end with Listen, Transfer or Hangup")
+        except Exception:
+            log.exception(
+                "call %s: engine error at node %s",
+                self.info.call_sid,
+                self.wait.node if self.wait else "-",
+            )
+            self.out = [d for d in self.out if isinstance(d, Say)]
+            self.reason = "error"
+            self._say(self.plan.settings.error_say)
+            self._transfer_now(self.plan.default_group)
+        return self.out
+
+    # --- output helpers ------------------------------------------------------------------------
+
+    def _say(self, text: str, static: bool = True, barge_in: bool = True) -> Say:
+        """Speak ``text`` (and log it in the transcript handed to agents)."""
+        d = Say(text, static=static, barge_in=barge_in)
+        self.out.append(d)
+        self.transcript.append({"speaker": "bot", "text": text})
+        return d
+
+    def _template(self, template: str, barge_in: bool = True, **extra: str) -> Say:
+        """Say a template: static when it has no fields, else filled from slots."""
+        if not has_fields(template):
+            return self._say(template, barge_in=barge_in)
+        values = {n: spoken(v, self._slot_type(n)) for n, v in self.slots.items()}
+        values.update(extra)
+        return self._say(render(template, values), static=False, barge_in=barge_in)
+
+    def _slot_type(self, name: str) -> str:
+        sd = self.plan.slots.get(name)
+        return sd.type if sd else "text"
+
+    def _listen_now(self, wait: _Wait) -> None:
+        self.wait = wait
+        self.out.append(wait.listen)
+
+    def _context(self) -> dict[str, Any]:
+        ctx = {
+            "call_sid": self.info.call_sid,
+            "from": self.info.from_number,
+            "intent": self.intent,
+            "reason": self.reason,
+            "node": self.wait.node if self.wait else None,
+            "slots": dict(self.slots),
+            "transcript": list(self.transcript),
+        }
+        json.dumps(ctx)  # the contract: it must serialise (raises here, caught, if not)
+        return ctx
+
+    def _transfer_now(self, group: str) -> None:
+        self.out.append(Transfer(group, self._context()))
+        self.wait = None
+
+    # --- entering nodes ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self.plan.greeting:
+            self._template(self.plan.greeting)
+        if self.plan.hours is not None and not self.f.is_open():
+            self._say(self.plan.hours.closed.say)
+            self._go(self.plan.hours.closed.then)
+            return
+        self._go(self.plan.start)
+
+    def _go(self, name: str) -> None:
+        self._chain += 1
+        if self._chain > MAX_CHAIN:
+            raise _Loop(f"more than {MAX_CHAIN} nodes in one turn (loop at {name!r})")
+        node = self.f.node(name)
+        if self.wait is None or self.wait.node != name:
+            self.no_input_tries = self.no_match_tries = 0
+        if isinstance(node, MenuNode):
+            if not self.history or self.history[-1] != name:
+                self.history.append(name)
+            self._enter_menu(name, node)
+        elif isinstance(node, AnswerNode):
+            self._template(node.say, barge_in=node.barge_in)
+            self._go(node.then)
+        elif isinstance(node, CollectNode):
+            self._enter_collect(name, node)
+        elif isinstance(node, QuestionNode):
+            self._enter_question(name, node)
+        elif isinstance(node, ActionNode):
+            self._run_action(name, node)
+        elif isinstance(node, BranchNode):
+            self._go(self._branch(node))
+        elif isinstance(node, TransferNode):
+            self._transfer(node.group, node.say)
+        elif isinstance(node, HangupNode):
+            if node.say:
+                self._template(node.say)
+            self.out.append(Hangup("completed"))
+            self.wait = None
+        else:  # pragma: no cover - the models admit no other node type
+            raise TypeError(f"unknown node {name}")
+
+    def _timeout(self, node: object) -> float:
+        t = getattr(node, "timeout_s", None)
+        return float(t) if t else self.plan.settings.timeout_s
+
+    def _enter_menu(self, name: str, node: MenuNode) -> None:
+        prompt = [self._template(node.prompt)]
+        reprompt = [Say(node.reprompt, not has_fields(node.reprompt))] if node.reprompt else prompt
+        hints = tuple(o.name for o in node.options)
+        listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=hints)
+        self._listen_now(_Wait("menu", name, prompt, reprompt, listen))
+
+    def _collect_listen(self, node: CollectNode, sd: SlotDef) -> Listen:
+        t = self._timeout(node)
+        if sd.type in ("digits", "number", "amount"):
+            n = sd.max_length or 20
+            return Listen(
+                timeout_s=t, dtmf_max_digits=n, dtmf_finish_key="#", speech=not node.keypad_only
+            )
+        if sd.type == "date":
+            return Listen(
+                timeout_s=t, dtmf_max_digits=8, dtmf_finish_key="#", speech=not node.keypad_only
+            )
+        if sd.type == "yes_no":
+            return Listen(timeout_s=t, dtmf_max_digits=1, hints=("yes", "no"))
+        return Listen(timeout_s=t, dtmf_max_digits=1)
+
+    def _enter_collect(self, name: str, node: CollectNode, preface: str | None = None) -> None:
+        if preface:
+            self._say(preface)
+        prompt = [self._template(node.prompt)]
+        reprompt = [Say(node.reprompt, not has_fields(node.reprompt))] if node.reprompt else prompt
+        sd = self.plan.slots[node.slot]
+        self._listen_now(_Wait("collect", name, prompt, reprompt, self._collect_listen(node, sd)))
+
+    def _enter_question(self, name: str, node: QuestionNode) -> None:
+        prompt = [self._template(node.prompt)]
+        listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=("yes", "no"))
+        self._listen_now(_Wait("question", name, prompt, prompt, listen))
+
+    def _branch(self, node: BranchNode) -> str:
+        value = self.slots.get(node.slot)
+        keys = {str(value).lower()}
+        if isinstance(value, bool):
+            keys = {"yes", "true"} if value else {"no", "false"}
+        elif isinstance(value, float) and value.is_integer():
+            keys.add(str(int(value)))
+        for case, target in node.cases.items():
+            if case.lower() in keys:
+                return target
+        return node.default
+
+    def _transfer(self, group: str, say: str | None) -> None:
+        if self.plan.hours is not None and not self.f.is_open():
+            self._say(self.plan.hours.closed.transfer_say)
+            self._go("goodbye")
+            return
+        self._template(say or self.plan.settings.transfer_say)
+        self._transfer_now(group)
+
+    # --- custom actions ------------------------------------------------------------------------
+
+    def _run_action(self, name: str, node: ActionNode) -> None:
+        adef = self.plan.actions[node.action]
+        runner = self.f.runners[node.action]
+        call = ActionCall(
+            action_name=adef.action_name or node.action,
+            sender_id=self.info.call_sid,
+            slots=dict(self.slots),
+            latest_text=self.last_text,
+            intent=self.intent,
+            confidence=self.last_confidence,
+            transcript=list(self.transcript),
+            slot_names=list(self.plan.slots),
+            intents=[],
+        )
+        try:
+            result = runner.run(call)
+        except ActionFailed as exc:
+            log.warning("call %s: action %s failed: %s", self.info.call_sid, node.action, exc)
+            policy = node.on_error or adef.on_error
+            self.reason = "action_error"
+            self._template(policy.say)
+            self._go(policy.then)
+            return
+        next_node = node.then
+        for ev in result.events:
+            kind = ev.get("event")
+            if kind == "slot" and isinstance(ev.get("name"), str):
+                value = ev.get("value")
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError):
+                    value = str(value)
+                self.slots[ev["name"]] = value
+            elif kind == "reset_slots":
+                self.slots.clear()
+            elif kind == "followup" and isinstance(ev.get("name"), str):
+                target = ev["name"]
+                if target in self.plan.nodes or target in self.f.builtin:
+                    next_node = target
+                else:
+                    log.warning("action %s asked for unknown node %r", node.action, target)
+        for text in result.messages:
+            self._say(text, static=False)
+        self._go(next_node)
+
+    # --- input handling ------------------------------------------------------------------------
+
+    def _handle(self, ev: CallerInput) -> None:
+        if self.wait is None:  # the call already ended or was handed over
+            self.out.append(Hangup("completed"))
+            return
+        if ev.kind == "speech":
+            self.last_text, self.last_confidence = ev.text, ev.confidence
+            self.transcript.append({"speaker": "caller", "text": ev.text})
+        elif ev.kind == "dtmf":
+            self.transcript.append({"speaker": "caller", "text": f"[keys {ev.digits}]"})
+        else:
+            self.transcript.append({"speaker": "caller", "text": "[silence]"})
+        if ev.kind == "no_input":
+            self._no_input()
+            return
+        if ev.kind == "speech" and not ev.text.strip():
+            self._no_match()
+            return
+        fr = self.plan.frustration
+        if (
+            ev.kind == "speech"
+            and fr is not None
+            and fr.negative_sentiment
+            and self.f.entities.negative(ev.text)
+        ):
+            self._frustrated()
+            return
+        mode = self.wait.mode
+        if mode == "menu":
+            self._in_menu(ev)
+        elif mode == "collect":
+            self._in_collect(ev)
+        elif mode == "confirm_value":
+            self._in_confirm_value(ev)
+        elif mode == "confirm_intent":
+            self._in_confirm_intent(ev)
+        elif mode == "question":
+            self._in_question(ev)
+
+    def _succeeded(self) -> None:
+        self.failures = 0
+
+    def _global(self, ev: CallerInput) -> bool:
+        """Handle a global intent (agent, repeat...) if ``ev`` is one; True when handled."""
+        name: str | None = None
+        if ev.kind == "dtmf":
+            name = self.f.global_keys.get(ev.digits.rstrip("#"))
+        elif self.f.global_matcher is not None:
+            g = self.f.global_matcher.classify(ev.text)
+            if g.intent and g.confidence >= self.plan.settings.thresholds.accept:
+                name = g.intent
+        if name is None:
+            return False
+        self._do_global(name)
+        return True
+
+    def _do_global(self, name: str) -> None:
+        gi = getattr(self.plan.global_intents, name)
+        assert self.wait is not None
+        wait = self.wait
+        if name == "agent":
+            self._succeeded()
+            self.reason = "caller_request"
+            self.intent = self.intent or "agent"
+            self._transfer(gi.group or self.plan.default_group, gi.say)
+        elif name == "repeat":
+            if gi.say:
+                self._say(gi.say)
+            for s in wait.prompt:
+                self.out.append(s)
+                self.transcript.append({"speaker": "bot", "text": s.text})
+            self._listen_now(wait)
+        elif name == "goodbye":
+            self._template(gi.say or self.plan.settings.goodbye)
+            self.out.append(Hangup("caller_goodbye"))
+            self.wait = None
+        elif name == "start_over":
+            if gi.say:
+                self._say(gi.say)
+            self.history.clear()
+            self.wait = None
+            self._go(self.plan.start)
+        elif name == "back":
+            if gi.say:
+                self._say(gi.say)
+            if wait.mode in ("menu", "confirm_intent") and self.history:
+                self.history.pop()
+            target = self.history.pop() if self.history else self.plan.start
+            self.wait = None
+            self._go(target)
+
+    def _best_option(self, menu_name: str, menu: MenuNode, ev: CallerInput) -> bool:
+        """Route a menu input; False when nothing fits (the caller gets the no-match policy)."""
+        if ev.kind == "dtmf":
+            key = ev.digits[:1]
+            for opt in menu.options:
+                if opt.dtmf == key:
+                    self._choose(opt)
+                    return True
+            return self._global(ev)
+        th = self.plan.settings.thresholds
+        m = self.f.menu_matchers[menu_name].classify(ev.text)
+        g = self.f.global_matcher.classify(ev.text) if self.f.global_matcher else None
+        # Global intents are few and distinctive: take one in the confirm band too when the
+        # menu has nothing better ("can I speak to a human" should never be a no-match).
+        if (
+            g is not None
+            and g.intent
+            and g.confidence >= m.confidence
+            and (
+                g.confidence >= th.accept
+                or (g.confidence >= th.confirm and m.confidence < th.confirm)
+            )
+        ):
+            self._do_global(g.intent)
+            return True
+        found = next((o for o in menu.options if o.name == m.intent), None)
+        if found is not None and m.confidence >= th.accept:
+            self._choose(found)
+            return True
+        kb = self.plan.knowledge_base
+        if menu.knowledge_base and self.f.faq is not None and kb is not None:
+            hit = self.f.faq.best(ev.text)
+            if hit is not None and hit[1] >= kb.threshold and hit[1] > m.confidence:
+                self._succeeded()
+                entry = hit[0]
+                self.intent = f"faq:{getattr(entry, 'id', None) or 'answer'}"
+                self._say(entry.answer)
+                self.wait = None
+                self._go(kb.then)
+                return True
+        if found is not None and m.confidence >= th.confirm:
+            assert self.wait is not None
+            say = self._template(self.plan.settings.confirm_intent, option=found.name)
+            listen = Listen(timeout_s=self._timeout(menu), dtmf_max_digits=1, hints=("yes", "no"))
+            self._listen_now(_Wait("confirm_intent", menu_name, [say], [say], listen, option=found))
+            return True
+        return False
+
+    def _choose(self, opt: Option) -> None:
+        self._succeeded()
+        self.intent = opt.intent_name
+        self.reason = "menu"
+        if opt.transfer is not None:
+            self._transfer(opt.transfer, None)
+        else:
+            assert opt.go is not None
+            self._go(opt.go)
+
+    def _in_menu(self, ev: CallerInput) -> None:
+        assert self.wait is not None
+        node = self.f.node(self.wait.node)
+        assert isinstance(node, MenuNode)
+        if not self._best_option(self.wait.node, node, ev):
+            self._no_match()
+
+    def _yes_no(self, ev: CallerInput) -> bool | None:
+        if ev.kind == "dtmf":
+            return {"1": True, "2": False}.get(ev.digits[:1])
+        return self.f.entities.yes_no(ev.text)
+
+    def _in_confirm_intent(self, ev: CallerInput) -> None:
+        assert self.wait is not None and self.wait.option is not None
+        yn = self._yes_no(ev)
+        menu_name, option = self.wait.node, self.wait.option
+        node = self.f.node(menu_name)
+        assert isinstance(node, MenuNode)
+        if yn is True:
+            self._choose(option)
+        elif yn is False:
+            self._say("Okay.")
+            self._enter_menu(menu_name, node)
+        elif not self._best_option(menu_name, node, ev):
+            self._no_match()
+
+    def _in_question(self, ev: CallerInput) -> None:
+        assert self.wait is not None
+        node = self.f.node(self.wait.node)
+        assert isinstance(node, QuestionNode)
+        yn = self._yes_no(ev)
+        if yn is not None:
+            self._succeeded()
+            self._go(node.yes if yn else node.no)
+            return
+        if self._global(ev):
+            return
+        # "Anything else?" -- "my refund": answer the question the caller actually asked.
+        target = self.f.node(node.yes)
+        if ev.kind == "speech" and isinstance(target, MenuNode):
+            if not self.history or self.history[-1] != node.yes:
+                self.history.append(node.yes)
+            if self._best_option(node.yes, target, ev):
+                return
+            if self.history and self.history[-1] == node.yes:
+                self.history.pop()
+        self._no_match()
+
+    # --- slots ---------------------------------------------------------------------------------
+
+    def _parse(self, ev: CallerInput, sd: SlotDef) -> Any:
+        """The caller's value for a slot of this type, JSON-ready; None when none was given."""
+        if ev.kind == "dtmf":
+            return parse_keys(ev.digits, sd, self.plan.settings.keypad_date_format)
+        return parse_speech(ev.text, sd, self.f.entities, self.f.today())
+
+    def _valid(self, value: Any, sd: SlotDef) -> bool:
+        return is_valid(value, sd)
+
+    def _in_collect(self, ev: CallerInput) -> None:
+        assert self.wait is not None
+        node = self.f.node(self.wait.node)
+        assert isinstance(node, CollectNode)
+        sd = self.plan.slots[node.slot]
+        if ev.kind == "speech" and node.keypad_only:
+            self._no_match()
+            return
+        if sd.type == "text" and ev.kind == "speech" and self._global(ev):
+            return
+        value = self._parse(ev, sd)
+        if value is None:
+            if self._global(ev):
+                return
+            self._invalid(node)
+            return
+        self._offer(node, sd, value)
+
+    def _offer(self, node: CollectNode, sd: SlotDef, value: Any) -> None:
+        """A parsed value: validate, then confirm or store it."""
+        assert self.wait is not None
+        if not self._valid(value, sd):
+            self._invalid(node)
+            return
+        self._succeeded()
+        if node.confirm is False:
+            self.slots[node.slot] = value
+            self._go(node.then)
+            return
+        template = (
+            node.confirm if isinstance(node.confirm, str) else self.plan.settings.confirm_value
+        )
+        say = self._template(template, value=spoken(value, sd.type))
+        listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=("yes", "no"))
+        self._listen_now(_Wait("confirm_value", self.wait.node, [say], [say], listen, value=value))
+
+    def _invalid(self, node: CollectNode) -> None:
+        assert self.wait is not None
+        self.no_match_tries += 1
+        self.failures += 1
+        if self._frustration_due():
+            return
+        if self.no_match_tries > node.retries:
+            self.reason = "invalid_value"
+            self.wait = None
+            self._go(node.on_fail)
+            return
+        self._template(node.invalid or self.plan.settings.invalid)
+        self._reprompt_collect(node)
+
+    def _reprompt_collect(self, node: CollectNode, fresh: bool = False) -> None:
+        """Ask for the slot again: the help wording after a bad value, the prompt after "no"."""
+        assert self.wait is not None
+        name = self.wait.node
+        sd = self.plan.slots[node.slot]
+        prompt_text = node.prompt if fresh else (node.reprompt or node.prompt)
+        prompt = [self._template(prompt_text)]
+        self._listen_now(_Wait("collect", name, prompt, prompt, self._collect_listen(node, sd)))
+
+    def _in_confirm_value(self, ev: CallerInput) -> None:
+        assert self.wait is not None
+        node = self.f.node(self.wait.node)
+        assert isinstance(node, CollectNode)
+        sd = self.plan.slots[node.slot]
+        yn = self._yes_no(ev)
+        if yn is True:
+            self._succeeded()
+            self.slots[node.slot] = self.wait.value
+            self._go(node.then)
+            return
+        if yn is False:
+            self.no_match_tries += 1
+            # "No, it's 4 5 6 8": take the correction straight away.
+            if ev.kind == "speech" and sd.type not in ("yes_no", "text"):
+                value = self._parse(ev, sd)
+                if value is not None and value != self.wait.value and self._valid(value, sd):
+                    self._offer(node, sd, value)
+                    return
+            if self.no_match_tries > node.retries:
+                self.reason = "invalid_value"
+                self.wait = None
+                self._go(node.on_fail)
+                return
+            self._say(self.plan.settings.retry_value)
+            self._reprompt_collect(node, fresh=True)
+            return
+        if self._global(ev):
+            return
+        self._no_match()
+
+    # --- failures ------------------------------------------------------------------------------
+
+    def _policy(self, kind: str) -> RetryPolicy:
+        assert self.wait is not None
+        node = self.f.node(self.wait.node)
+        own = getattr(node, kind, None)
+        if isinstance(own, RetryPolicy):
+            return own
+        pol: RetryPolicy = getattr(self.plan.settings, kind)
+        return pol
+
+    def _frustration_due(self) -> bool:
+        fr = self.plan.frustration
+        if fr is not None and self.failures >= fr.max_failures:
+            self._frustrated()
+            return True
+        return False
+
+    def _frustrated(self) -> None:
+        fr = self.plan.frustration
+        assert fr is not None
+        self.reason = "frustration"
+        if self.plan.hours is not None and not self.f.is_open():
+            self._transfer(fr.group or self.plan.default_group, None)
+            return
+        self._say(fr.say)
+        self._transfer_now(fr.group or self.plan.default_group)
+
+    def _no_input(self) -> None:
+        self.no_input_tries += 1
+        self._failed("no_input", self.no_input_tries)
+
+    def _no_match(self) -> None:
+        self.no_match_tries += 1
+        self._failed("no_match", self.no_match_tries)
+
+    def _failed(self, kind: str, tries: int) -> None:
+        assert self.wait is not None
+        self.failures += 1
+        if self._frustration_due():
+            return
+        policy = self._policy(kind)
+        if tries > policy.retries:
+            self.reason = kind
+            self.wait = None
+            self._go(policy.then)
+            return
+        self._say(policy.say[min(tries, len(policy.say)) - 1])
+        wait = self.wait
+        for s in wait.reprompt:
+            self.out.append(s)
+            self.transcript.append({"speaker": "bot", "text": s.text})
+        self._listen_now(wait)

@@ -1,0 +1,210 @@
+"""``build_factory``: everything expensive about a plan, done once when it loads.
+
+Intent classifiers (one per menu, one for the global intents), the FAQ index, custom-action
+runners and agent targets are built here and shared read-only by every call the factory makes;
+a call only holds its own small state (:mod:`ivr.engine.call`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timezone
+
+from ivr.actions.runner import ActionRunner, InProcessRunner, WebhookRunner
+from ivr.dialog import AgentTarget, CallDialog, CallInfo
+from ivr.dialplan.checks import GLOBAL_NAMES
+from ivr.dialplan.models import (
+    AgentGroup,
+    Dialplan,
+    HangupNode,
+    MenuNode,
+    Node,
+    QuestionNode,
+    TransferNode,
+)
+from ivr.engine.entities import Entities, default_entities
+from ivr.engine.hours import OpeningHours
+from ivr.engine.matching import (
+    FaqFactory,
+    FaqSearcher,
+    IntentMatcher,
+    MatcherFactory,
+    default_faq_factory,
+    default_matcher_factory,
+)
+from ivr.engine.speech import has_fields
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class PlanFactory:
+    """A loaded plan ready to take calls (implements :class:`ivr.dialog.DialogFactory`)."""
+
+    def __init__(
+        self,
+        plan: Dialplan,
+        *,
+        clock: Clock | None = None,
+        matcher_factory: MatcherFactory | None = None,
+        faq_factory: FaqFactory | None = None,
+        entities: Entities | None = None,
+    ) -> None:
+        self.plan = plan
+        self.clock: Clock = clock or _utcnow
+        self.entities = entities or default_entities()
+        make = matcher_factory or default_matcher_factory()
+        self.menu_matchers: dict[str, IntentMatcher] = {
+            name: make({o.name: [o.name, *o.examples] for o in node.options})
+            for name, node in plan.nodes.items()
+            if isinstance(node, MenuNode)
+        }
+        gi = plan.global_intents
+        global_examples = {
+            n: list(getattr(gi, n).examples) for n in GLOBAL_NAMES if getattr(gi, n).examples
+        }
+        self.global_matcher: IntentMatcher | None = (
+            make(global_examples) if global_examples else None
+        )
+        self.global_keys = {getattr(gi, n).dtmf: n for n in GLOBAL_NAMES if getattr(gi, n).dtmf}
+        kb = plan.knowledge_base
+        self.faq: FaqSearcher | None = None
+        if kb is not None and kb.entries:
+            self.faq = (faq_factory or default_faq_factory())(kb.entries)
+        self.hours = OpeningHours(plan.hours) if plan.hours is not None else None
+        self.runners: dict[str, ActionRunner] = {}
+        for name, adef in plan.actions.items():
+            cls = plan.action_class(name)
+            if cls is not None:
+                self.runners[name] = InProcessRunner(cls)
+            elif adef.url is not None:
+                self.runners[name] = WebhookRunner(
+                    adef.url, adef.action_name or name, adef.timeout_s
+                )
+        self.targets = {name: _target(name, g) for name, g in plan.agents.items()}
+        self.builtin: dict[str, Node] = {
+            "goodbye": HangupNode(type="hangup", say=plan.settings.goodbye),
+            "agent": TransferNode(type="transfer", group=plan.default_group),
+            "followup": QuestionNode(
+                type="question",
+                prompt=plan.settings.followup.prompt,
+                yes=plan.settings.followup.yes or plan.start,
+                no=plan.settings.followup.no,
+            ),
+        }
+
+    # --- DialogFactory -------------------------------------------------------------------------
+
+    def new_call(self, info: CallInfo) -> CallDialog:
+        from ivr.engine.call import PlanCall
+
+        return PlanCall(self, info)
+
+    def agent_group(self, name: str) -> AgentTarget:
+        return self.targets[name]
+
+    @property
+    def default_group(self) -> str:
+        return self.plan.default_group
+
+    def asr_vocabulary(self) -> tuple[str, ...]:
+        words: list[str] = list(self.plan.vocabulary)
+        for node in self.plan.nodes.values():
+            if isinstance(node, MenuNode):
+                words.extend(o.name for o in node.options)
+        words.extend(self.plan.agents)
+        return tuple(dict.fromkeys(words))
+
+    # --- helpers for calls ---------------------------------------------------------------------
+
+    def node(self, name: str) -> Node:
+        found = self.plan.nodes.get(name)
+        if found is not None:
+            return found
+        return self.builtin[name]
+
+    def today(self) -> date:
+        """Today's date where the business is (for "tomorrow" in a date slot)."""
+        now = self.clock()
+        return (now.astimezone(self.hours.zone) if self.hours is not None else now).date()
+
+    def is_open(self) -> bool:
+        return self.hours is None or self.hours.is_open(self.clock())
+
+    def static_prompts(self) -> list[str]:
+        """Every fixed line the plan can speak, for the TTS cache to render at startup."""
+        return sorted({t for t in self._texts() if t and not has_fields(t)})
+
+    def _texts(self) -> Iterator[str]:
+        p, s = self.plan, self.plan.settings
+        if p.greeting:
+            yield p.greeting
+        yield from (
+            s.invalid,
+            s.retry_value,
+            s.transfer_say,
+            s.goodbye,
+            s.error_say,
+            s.followup.prompt,
+            *s.no_input.say,
+            *s.no_match.say,
+        )
+        for n in GLOBAL_NAMES:
+            say = getattr(p.global_intents, n).say
+            if say:
+                yield say
+        if p.hours is not None:
+            yield from (p.hours.closed.say, p.hours.closed.transfer_say)
+        if p.frustration is not None:
+            yield p.frustration.say
+        if p.knowledge_base is not None:
+            yield from (e.answer for e in p.knowledge_base.entries)
+        for a in p.actions.values():
+            yield a.on_error.say
+        for node in p.nodes.values():
+            for key in ("prompt", "reprompt", "say", "invalid"):
+                v = getattr(node, key, None)
+                if isinstance(v, str):
+                    yield v
+            for key in ("no_input", "no_match"):
+                pol = getattr(node, key, None)
+                if pol is not None:
+                    yield from pol.say
+
+
+def _target(name: str, g: AgentGroup) -> AgentTarget:
+    """An agent group's one route as the plain data the TwiML route needs."""
+    if g.number:
+        return AgentTarget(name, "number", g.number, g.timeout_s)
+    if g.sip:
+        return AgentTarget(name, "sip", g.sip, g.timeout_s)
+    if g.client:
+        return AgentTarget(name, "client", g.client, g.timeout_s)
+    assert g.workflow_sid is not None
+    return AgentTarget(name, "taskrouter", g.workflow_sid, g.timeout_s)
+
+
+def build_factory(
+    plan: Dialplan,
+    *,
+    clock: Clock | None = None,
+    matcher_factory: MatcherFactory | None = None,
+    faq_factory: FaqFactory | None = None,
+    entities: Entities | None = None,
+) -> PlanFactory:
+    """Make the :class:`ivr.dialog.DialogFactory` for ``plan``.
+
+    ``clock`` returns the current aware datetime (tests pin it for business hours);
+    ``matcher_factory``/``faq_factory``/``entities`` replace the NLU (tests inject deterministic
+    ones); by default :mod:`ivr.nlu` is used when installed.
+    """
+    return PlanFactory(
+        plan,
+        clock=clock,
+        matcher_factory=matcher_factory,
+        faq_factory=faq_factory,
+        entities=entities,
+    )

@@ -1,0 +1,85 @@
+"""Slot values from keys or speech, and their validation: pure functions, one per concern.
+
+Values come out JSON-ready (digits as a string so leading zeros survive, dates as ISO text,
+amounts as floats) because they travel to agents in the transfer context and to action servers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from ivr.dialplan.models import SlotDef
+from ivr.engine.entities import Entities
+
+YES_NO_KEYS = {"1": True, "2": False}
+
+
+def keyed_date(keys: str, fmt: str) -> str | None:
+    """Eight keys in the plan's keypad date format -> ISO date, or None."""
+    if len(keys) != 8:
+        return None
+    y, m, d = {
+        "DDMMYYYY": (keys[4:], keys[2:4], keys[:2]),
+        "MMDDYYYY": (keys[4:], keys[:2], keys[2:4]),
+        "YYYYMMDD": (keys[:4], keys[4:6], keys[6:]),
+    }[fmt]
+    try:
+        return date(int(y), int(m), int(d)).isoformat()
+    except ValueError:
+        return None
+
+
+def parse_keys(digits: str, sd: SlotDef, date_format: str) -> Any:
+    """A keyed value: 1/2 for yes/no, star as the decimal point in amounts ("12*50")."""
+    keys = digits.rstrip("#")
+    if sd.type == "yes_no":
+        return YES_NO_KEYS.get(keys)
+    if sd.type == "amount" and keys:
+        whole, _, cents = keys.partition("*")
+        if whole.isdigit() and (not cents or cents.isdigit()):
+            return float(f"{whole}.{cents or 0}")
+        return None
+    if not keys.isdigit():
+        return None
+    if sd.type == "digits":
+        return keys
+    if sd.type == "number":
+        return int(keys)
+    if sd.type == "date":
+        return keyed_date(keys, date_format)
+    return None
+
+
+def parse_speech(text: str, sd: SlotDef, e: Entities, today: date) -> Any:
+    """A spoken value ("four five six", "twelve fifty", "next Tuesday"...)."""
+    if sd.type == "digits":
+        return e.digits(text)
+    if sd.type == "number":
+        n = e.parse_number(text)
+        return int(n) if n is not None and float(n).is_integer() else n
+    if sd.type == "amount":
+        a = e.parse_amount(text)
+        return None if a is None else round(a, 2)
+    if sd.type == "yes_no":
+        return e.yes_no(text)
+    if sd.type == "date":
+        d = e.date(text, today)
+        return d.isoformat() if d is not None else None
+    return text.strip() or None
+
+
+def is_valid(value: Any, sd: SlotDef) -> bool:
+    """The slot's length/pattern (digits, text) or range (number, amount) rules."""
+    if sd.type in ("digits", "text"):
+        s = str(value)
+        if sd.min_length is not None and len(s) < sd.min_length:
+            return False
+        if sd.max_length is not None and len(s) > sd.max_length:
+            return False
+        return not (sd.pattern and not re.fullmatch(sd.pattern, s))
+    if sd.type in ("number", "amount"):
+        v = float(value)
+        return not ((sd.min is not None and v < sd.min) or (sd.max is not None and v > sd.max))
+    return True

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="start a local server and play a recorded call through it")
     d.add_argument("fixture", nargs="?", default=str(DEFAULT_FIXTURE))
     d.add_argument("--dialplan", default=str(DEFAULT_DIALPLAN))
-    d.add_argument("--port", type=int, default=5055)
+    d.add_argument("--port", type=int, default=0, help="default: any free port")
     d.add_argument("--fast", action="store_true", help="play faster than real time")
     d.add_argument("--save-wav", default="", help="save the bot's side of the call here")
     args = parser.parse_args(argv)
@@ -97,7 +97,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     print(f"starting ivr serve on {args.dialplan} (loading Whisper and Piper)...", flush=True)
     with LocalServer(args.dialplan, port=args.port, log_to_console=True,
-                     env={"IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING")}) as srv:
+                     env={"IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
+                          # a weekday morning, so the demo transfers whatever the time is here
+                          "IVR_NOW": os.environ.get("IVR_NOW", "2026-11-24T10:00:00-05:00")},
+                     ) as srv:
         call_args = [args.fixture, "--url", srv.url, "--auth-token", srv.token]
         if args.fast:
             call_args.append("--fast")

@@ -39,6 +39,8 @@ class Settings(BaseModel):
     """Save every call (inbound audio + events) here as a replayable fixture."""
     call_log: str = ""
     """Append each finished call record (JSON lines) here."""
+    now: str = ""
+    """Pretend the current time is this (ISO 8601 with offset) for business hours. Tests only."""
     expose_call_records: bool = True
     """Serve GET /calls/<CallSid> (transcripts) to signed or development requests."""
 
@@ -71,6 +73,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "tts_config": env.get("IVR_TTS_CONFIG", ""),
         "prompt_cache_dir": env.get("IVR_PROMPT_CACHE", "voices/cache"),
         "call_log": env.get("IVR_CALL_LOG", ""),
+        "now": env.get("IVR_NOW", ""),
     }
     for key in ("asr_threads", "workers"):
         if f"IVR_{key.upper()}" in env:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ivr.asr import AsrConfig, Transcriber
 from ivr.config import Settings
 from ivr.dialog import DialogFactory
+from ivr.errors import ConfigError
 from ivr.session import Services
 from ivr.store import MemoryStore
 from ivr.tts import Speaker, VoiceConfig
@@ -22,32 +26,64 @@ from ivr.vad import EndpointConfig
 
 log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
+
+
+def shifted_clock(start: str) -> Clock:
+    """A clock that starts at ``start`` (ISO 8601 with offset) and runs at normal speed.
+
+    For tests and demos of business hours (``IVR_NOW``); production uses the real clock.
+    """
+    try:
+        origin = datetime.fromisoformat(start)
+    except ValueError as exc:
+        raise ConfigError(f"IVR_NOW is not an ISO 8601 datetime: {start!r}") from exc
+    if origin.tzinfo is None:
+        raise ConfigError("IVR_NOW needs a UTC offset, e.g. 2026-11-24T10:00:00-05:00")
+    t0 = time.monotonic()
+    return lambda: origin + timedelta(seconds=time.monotonic() - t0)
+
 
 class PlanSource:
-    """The dialplan currently serving new calls, reloaded when its file changes.
+    """The dialplan currently serving new calls, reloaded in the background when its file changes.
 
     A broken edit is rejected with its errors logged and the previous plan keeps serving; calls in
-    progress keep the dialogue they started with. The file's mtime is checked at most once a
-    second, when a call starts, so an idle server does no work.
+    progress keep the dialogue they started with. Reloading (which builds the intent classifiers,
+    seconds for a large plan) happens on a watcher thread, so no caller ever waits for it.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, poll_s: float = 1.0, clock: Clock | None = None) -> None:
         from ivr.dialplan import PlanHolder
         from ivr.engine import build_factory
 
-        self._holder = PlanHolder(path, build_factory)
-        self._lock = threading.Lock()
+        self._holder = PlanHolder(path, lambda plan: build_factory(plan, clock=clock),
+                                  min_interval_s=poll_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(poll_s,), daemon=True,
+                                        name="dialplan-watch")
+        self._thread.start()
 
     def __call__(self) -> DialogFactory:
-        with self._lock:
-            self._holder.maybe_reload()
-            factory: DialogFactory = self._holder.current()
+        factory: DialogFactory = self._holder.current()
         return factory
+
+    def _watch(self, poll_s: float) -> None:
+        while not self._stop.wait(poll_s):
+            try:
+                self._holder.maybe_reload()
+            except Exception:  # never let the watcher die silently
+                log.exception("dialplan watcher failed; will retry")
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def build_services(settings: Settings) -> Services:
     """Load the models and the dialplan; fail fast (before accepting calls) if any is broken."""
-    plan = PlanSource(settings.dialplan)
+    if settings.now:
+        log.warning("IVR_NOW set: business hours follow a clock starting at %s", settings.now)
+    clock = shifted_clock(settings.now) if settings.now else None
+    plan = PlanSource(settings.dialplan, clock=clock)
     factory = plan()
     transcriber = Transcriber(
         AsrConfig(

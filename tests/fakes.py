@@ -1,4 +1,4 @@
-"""Small fakes for fast tests of pure logic and routing (beside, not instead of, real-model tests)."""
+"""Small fakes for fast tests of pure logic and routing (beside, never instead of, real models)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ivr.dialog import AgentTarget, CallDialog, CallerInput, CallInfo, Directive, Hangup, Listen
-from ivr.dialog import Say, Transfer
+from ivr.dialog import (
+    AgentTarget,
+    CallDialog,
+    CallerInput,
+    CallInfo,
+    Directive,
+    Hangup,
+    Listen,
+    Say,
+    Transfer,
+)
 from ivr.session import Services
 from ivr.store import MemoryStore
 
 
 @dataclass
 class ScriptedDialog:
-    """Greets, then: '1' or any speech containing 'bill' -> billing; 'bye' -> hangup; else reprompt."""
+    """Greets; then '1' or speech with 'bill' -> billing, 'bye' -> hangup, else reprompt."""
 
     inputs: list[CallerInput] = field(default_factory=list)
 

@@ -39,7 +39,8 @@ def test_transfer_to_number_dials_with_agent_whisper(client) -> None:  # type: i
     target = AgentTarget("billing", "number", "+15550001111", timeout_s=20)
     store(client).put_decision("CA1", Decision("transfer", target, {"intent": "billing"}))
     body = post_action(client, "CA1").get_data(as_text=True)
-    assert '<Dial timeout="20"><Number url="https://ivr.example.com/twilio/whisper?call=CA1">' in body
+    whisper = "https://ivr.example.com/twilio/whisper?call=CA1"
+    assert f'<Dial timeout="20"><Number url="{whisper}">' in body
     assert "+15550001111</Number></Dial>" in body
     assert "<Hangup />" in body  # after an unanswered dial, never dead air
 
@@ -59,7 +60,8 @@ def test_transfer_to_client_and_sip(client) -> None:  # type: ignore[no-untyped-
                                                {"intent": "support"}))
     body = post_action(client, "CA3").get_data(as_text=True)
     assert "<Client><Identity>alice</Identity>" in body and 'name="intent"' in body
-    store(client).put_decision("CA4", Decision("transfer", AgentTarget("s", "sip", "sip:a@b.c"), {}))
+    sip = AgentTarget("s", "sip", "sip:a@b.c")
+    store(client).put_decision("CA4", Decision("transfer", sip, {}))
     assert "<Sip " in post_action(client, "CA4").get_data(as_text=True)
 
 

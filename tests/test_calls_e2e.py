@@ -20,6 +20,8 @@ from .conftest import REPO_ROOT
 
 FIXTURES = sorted(p for p in (REPO_ROOT / "tests" / "fixtures").iterdir()
                   if (p / "call.yaml").exists())
+# A Tuesday morning in the shop's time zone: the agents are in.
+OPEN_HOURS = "2026-11-24T10:00:00-05:00"
 SPEED = float(os.environ.get("IVR_TEST_SPEED", "2.0"))
 
 
@@ -27,7 +29,7 @@ SPEED = float(os.environ.get("IVR_TEST_SPEED", "2.0"))
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     tmp = tmp_path_factory.mktemp("server")
     with LocalServer(REPO_ROOT / "dialplans" / "shop.yaml", ["--record", str(tmp / "records")],
-                     workdir=tmp) as srv:
+                     workdir=tmp, env={"IVR_NOW": OPEN_HOURS}) as srv:
         yield srv
 
 

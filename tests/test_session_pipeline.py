@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,13 +52,21 @@ class FakeTwilio:
         self.marks: deque[str] = deque()
         self.closed = False
         self.frames = 0
+        self.tail = 3000  # 60 s of trailing line silence at most
 
     def receive(self, timeout: float | None = None) -> str | None:
         if self.marks:
             return json.dumps({"event": "mark", "streamSid": "MZ1",
                                "mark": {"name": self.marks.popleft()}})
+        time.sleep(0.001)  # a stream paces itself; give the worker pool a chance
+        if self.closed:
+            raise ConnectionError("closed")
         if not self.script:
-            raise ConnectionError("caller gone")
+            # Like a real line: keep streaming silence until the server ends the call.
+            self.tail -= 1
+            if self.tail < 0:
+                raise ConnectionError("caller gone")
+            self.script.append(("frame", b"\xff" * 160))
         kind, value = self.script.popleft()
         if kind == "raw":
             return str(value)
@@ -120,18 +128,7 @@ def run_call(script: list[tuple[str, Any]], text: str = "billing please"
     services = fake_services(transcriber=asr, speaker=FakeSpeaker())
     token = services.store.issue_token("CA1")
     ws = FakeTwilio(start_msgs(token) + script)
-    session = CallSession(ws, services)
-    # Frames are consumed faster than the worker pool answers; pace like a stream would.
-    original = ws.receive
-
-    def paced(timeout: float | None = None) -> str | None:
-        import time
-
-        time.sleep(0.002)
-        return original(timeout)
-
-    ws.receive = paced  # type: ignore[method-assign]
-    session.run()
+    CallSession(ws, services).run()
     return ws, services, asr
 
 
@@ -166,7 +163,6 @@ def test_speech_over_prompt_sends_clear() -> None:
     token = services.store.issue_token("CA1")
     ws = FakeTwilio(start_msgs(token) + [("frame", SILENCE)] * 10 + frames(speech_ulaw())
                     + [("frame", SILENCE)] * 150)
-    ws.marks_hold = True  # type: ignore[attr-defined]
     held: list[str] = []
     original_send = ws.send
 

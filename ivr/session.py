@@ -41,7 +41,7 @@ from ivr.dialog import (
 from ivr.errors import ProtocolError
 from ivr.store import CallRecord, CallStore, Decision, Turn
 from ivr.tts import Speaker
-from ivr.vad import EndpointConfig, Endpointer, EndpointEvent, FrameClassifier
+from ivr.vad import EndpointConfig, Endpointer, EndpointEvent, FrameClassifier, sounds_complete
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,23 @@ class _Control:
 
 @dataclass(frozen=True, slots=True)
 class _Heard:
-    """ASR produced nothing usable: resume listening."""
+    """What ASR made of an utterance (speculation ``seq``); empty text means noise."""
 
     gen: int
+    seq: int
+    text: str
+    confidence: float
     dropped: str
+    asr_ms: float
+
+
+@dataclass(slots=True)
+class _Speculation:
+    """One ASR run on the current utterance; ``ended``: the caller's turn is known to be over."""
+
+    seq: int
+    ended: bool
+    result: _Heard | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +127,6 @@ class _Timing:
     gen: int
     asr_ms: float
     nlu_ms: float
-    tts_first_ms: float
-    caller_text: str
 
 
 _Item = _Audio | _EndOfSay | _Control | _Heard | _Failed | _Timing
@@ -158,7 +169,8 @@ class CallSession:
         self._close_deadline = 0.0
         self._turn_started: float | None = None  # wall time the caller's turn ended
         self._pending_timing: _Timing | None = None
-        self._resume_listen: Listen | None = None
+        self._spec: _Speculation | None = None
+        self._spec_seq = 0
         self._done = False
 
     # ------------------------------------------------------------------ loop
@@ -227,7 +239,7 @@ class CallSession:
         self._dialog = self._factory.new_call(info)
         log.info("call %s: stream %s started", self._call_sid, self._stream_sid)
         dialog = self._dialog
-        self._submit(lambda: dialog.start(), caller_text=None)
+        self._submit(dialog.start)
 
     # ------------------------------------------------------------------ audio in
     def _on_media(self, payload: bytes) -> None:
@@ -247,51 +259,103 @@ class CallSession:
         speech = self._vad.is_speech(frame)
         if self._endpointer.in_speech:
             self._utterance.append(frame)
+            if speech and self._spec is not None and not self._spec.ended:
+                self._spec = None  # the caller went on talking: that guess is stale
         else:
             self._preroll.append(frame)
         ep = self._endpointer.feed(FRAME_S, speech)
-        if ep is None:
-            return
-        if ep.event is EndpointEvent.SPEECH_STARTED:
+        if ep is not None:
+            self._on_endpoint(ep.event)
+
+    def _on_endpoint(self, event: EndpointEvent) -> None:
+        if event is EndpointEvent.SPEECH_STARTED:
             self._utterance = list(self._preroll)
             self._preroll.clear()
             if self._listen is not None and self._listen.speech:
                 self._barge_in("speech")
-        elif ep.event is EndpointEvent.SPEECH_ENDED:
-            audio = np.concatenate(self._utterance) if self._utterance else None
+            return
+        if event is EndpointEvent.SPEECH_DISCARDED:
             self._utterance = []
-            talking_over_us = bool(self._pending_marks) and not self._barge_in_ok
-            listening = self._listen is not None and self._listen.speech
-            # Speech over a prompt that may not be interrupted is not an answer to it.
-            if audio is not None and listening and not talking_over_us:
-                self._on_utterance(audio)
-        else:
-            self._utterance = []
-
-    def _on_utterance(self, audio: np.ndarray) -> None:
-        listen = self._listen
-        assert listen is not None and self._dialog is not None
-        self._listen = None
+            return
+        talking_over_us = bool(self._pending_marks) and not self._barge_in_ok
+        listening = self._listen is not None and self._listen.speech
+        # Speech over a prompt that may not be interrupted is not an answer to it.
+        usable = listening and not talking_over_us and bool(self._utterance)
+        if event is EndpointEvent.SPEECH_PAUSED:
+            if usable and self._spec is None:
+                self._transcribe(np.concatenate(self._utterance), ended=False)
+            return
+        # SPEECH_ENDED
+        audio = np.concatenate(self._utterance) if self._utterance else None
+        self._utterance = []
+        if not usable or audio is None:
+            self._spec = None
+            return
+        spec = self._spec
+        if spec is None:
+            self._transcribe(audio, ended=True)
+            return
+        spec.ended = True  # the speculative transcript of the same audio stands
         self._turn_started = time.perf_counter()
-        dialog, transcriber, gen = self._dialog, self.sv.transcriber, self._gen
-        hints = listen.hints + (self._factory.asr_vocabulary() if self._factory else ())
+        if spec.result is not None:
+            self._commit(spec.result)
+
+    def _transcribe(self, audio: np.ndarray, ended: bool) -> None:
+        """Start ASR on the utterance so far. At a pause this is a guess (``ended`` False) made
+        while we keep listening; if the caller stays quiet we already have the words."""
+        assert self._listen is not None
+        self._spec_seq += 1
+        spec = _Speculation(self._spec_seq, ended)
+        self._spec = spec
+        transcriber, gen, seq = self.sv.transcriber, self._gen, spec.seq
+        hints = self._listen.hints + (self._factory.asr_vocabulary() if self._factory else ())
 
         def work() -> Iterator[_Item]:
             t0 = time.perf_counter()
             heard = transcriber.transcribe_phone(audio, hints)
-            asr_ms = (time.perf_counter() - t0) * 1000
-            if not heard.text:
-                yield _Heard(gen, heard.dropped or "empty")
-                return
-            t1 = time.perf_counter()
-            turn = dialog.handle(CallerInput("speech", text=heard.text,
-                                             confidence=heard.confidence))
-            nlu_ms = (time.perf_counter() - t1) * 1000
-            yield _Timing(gen, asr_ms, nlu_ms, 0.0, heard.text)
+            yield _Heard(gen, seq, heard.text, heard.confidence, heard.dropped,
+                         (time.perf_counter() - t0) * 1000)
+
+        if ended:
+            self._turn_started = time.perf_counter()
+        self.sv.executor.submit(self._guard(work, gen))
+
+    def _on_heard(self, heard: _Heard) -> None:
+        spec = self._spec
+        if spec is None or spec.seq != heard.seq or self._listen is None:
+            return  # stale: the caller kept talking, or the turn already moved on
+        spec.result = heard
+        if spec.ended:
+            self._commit(heard)
+            return
+        # Adaptive end of turn: words that sound finished need no more silence.
+        if (heard.text and self._listen.dtmf_max_digits <= 1 and sounds_complete(heard.text)
+                and self._endpointer.end_now() is not None):
+            self._utterance = []
+            spec.ended = True
+            self._turn_started = time.perf_counter()
+            self._commit(heard)
+
+    def _commit(self, heard: _Heard) -> None:
+        """The caller's turn is over: hand the words to the engine (or resume on noise)."""
+        self._spec = None
+        if not heard.text:
+            log.info("call %s: ignored unusable speech (%s)", self._call_sid, heard.dropped)
+            self._listen_since = self._clock  # the caller was talking: restart no-input
+            return
+        assert self._dialog is not None
+        self._listen = None
+        self._record_turn("caller", heard.text, "speech")
+        dialog, gen = self._dialog, self._gen
+        event = CallerInput("speech", text=heard.text, confidence=heard.confidence)
+
+        def work() -> Iterator[_Item]:
+            t0 = time.perf_counter()
+            turn = dialog.handle(event)
+            yield _Timing(gen, heard.asr_ms, (time.perf_counter() - t0) * 1000)
             yield from self._render(turn, gen)
 
         self._busy = True
-        self._resume_listen = listen
         self.sv.executor.submit(self._guard(work, gen))
 
     # ------------------------------------------------------------------ keys
@@ -326,7 +390,7 @@ class CallSession:
             self._submit_digits()
             return
         playing = bool(self._pending_marks)
-        if playing or self._endpointer.in_speech or self._digits:
+        if playing or self._endpointer.in_speech or self._digits or self._spec is not None:
             return
         if self._clock - self._listen_since >= listen.timeout_s:
             self._record_turn("caller", "", "no_input")
@@ -339,15 +403,15 @@ class CallSession:
         self._listen = None
         self._turn_started = time.perf_counter()
         dialog = self._dialog
-        self._submit(lambda: dialog.handle(event), caller_text=None)
+        self._submit(lambda: dialog.handle(event))
 
-    def _submit(self, compute: Callable[[], list[Directive]], caller_text: str | None) -> None:
+    def _submit(self, compute: Callable[[], list[Directive]]) -> None:
         gen = self._gen
 
         def work() -> Iterator[_Item]:
             t0 = time.perf_counter()
             turn = compute()
-            yield _Timing(gen, 0.0, (time.perf_counter() - t0) * 1000, 0.0, caller_text or "")
+            yield _Timing(gen, 0.0, (time.perf_counter() - t0) * 1000)
             yield from self._render(turn, gen)
 
         self._busy = True
@@ -402,13 +466,8 @@ class CallSession:
                 self._on_control(item.directive)
             elif isinstance(item, _Timing):
                 self._pending_timing = item
-                if item.caller_text:
-                    self._record_turn("caller", item.caller_text, "speech")
             elif isinstance(item, _Heard):
-                self._busy = False
-                log.info("call %s: ignored unusable speech (%s)", self._call_sid, item.dropped)
-                self._listen = self._resume_listen
-                self._listen_since = self._clock  # the caller was talking: restart no-input
+                self._on_heard(item)
             elif isinstance(item, _Failed):
                 self._busy = False
                 self._fail_safe(item.error)

@@ -31,9 +31,13 @@ class EndpointConfig:
     end_silence_s: float = 0.6
     min_speech_s: float = 0.25
     max_utterance_s: float = 15.0
+    pause_s: float = 0.2
+    """Silence after which we *guess* the caller may be done (SPEECH_PAUSED): the session
+    transcribes speculatively and ends the turn early when the words sound complete, else waits
+    for ``end_silence_s``. Set it >= ``end_silence_s`` to disable."""
 
     def __post_init__(self) -> None:
-        for name in ("start_s", "end_silence_s", "min_speech_s", "max_utterance_s"):
+        for name in ("start_s", "end_silence_s", "min_speech_s", "max_utterance_s", "pause_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"EndpointConfig.{name} must be > 0")
         if self.max_utterance_s <= self.min_speech_s:
@@ -46,6 +50,9 @@ class EndpointEvent(Enum):
     """The utterance is complete: transcribe it."""
     SPEECH_DISCARDED = "speech_discarded"
     """It started but was too short to be words (cough, click): forget it."""
+    SPEECH_PAUSED = "speech_paused"
+    """A short pause (``pause_s``): maybe the end. Emitted once per pause; the utterance goes on
+    until SPEECH_ENDED, or until the owner calls :meth:`Endpointer.end_now`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,7 @@ class Endpointer:
         self._speech_start = 0.0
         self._voiced = 0.0  # speech seconds in the current utterance
         self._silence = 0.0  # trailing silence in the current utterance
+        self._paused = False  # SPEECH_PAUSED already sent for this stretch of silence
 
     @property
     def in_speech(self) -> bool:
@@ -105,6 +113,7 @@ class Endpointer:
         if is_speech:
             self._voiced += chunk_s
             self._silence = 0.0
+            self._paused = False
         else:
             self._silence += chunk_s
         duration = self._t - self._speech_start
@@ -112,7 +121,17 @@ class Endpointer:
             return self._finish("silence")
         if duration >= cfg.max_utterance_s - 1e-9:
             return self._finish("max_length")
+        if (not self._paused and self._silence >= cfg.pause_s - 1e-9
+                and self._voiced >= cfg.min_speech_s - 1e-9):
+            self._paused = True
+            return Endpoint(EndpointEvent.SPEECH_PAUSED, self._t, self._speech_start, "pause")
         return None
+
+    def end_now(self, reason: str = "complete") -> Endpoint | None:
+        """End the current utterance at once (the owner decided the caller is done)."""
+        if not self._in_speech:
+            return None
+        return self._finish(reason)
 
     def _finish(self, reason: str) -> Endpoint:
         start = self._speech_start
@@ -122,6 +141,7 @@ class Endpointer:
         self._run_gap = 0.0
         self._voiced = 0.0
         self._silence = 0.0
+        self._paused = False
         if voiced < self.config.min_speech_s - 1e-9:
             return Endpoint(EndpointEvent.SPEECH_DISCARDED, self._t, start, "too_short")
         return Endpoint(EndpointEvent.SPEECH_ENDED, self._t, start, reason)
@@ -148,3 +168,29 @@ class FrameClassifier:
         if rms < self._min_rms:
             return False
         return bool(self._vad.is_speech(frame.astype("<i2").tobytes(), PHONE_RATE))
+
+
+# Words a sentence rarely ends on: a caller pausing after them is still going.
+_CONTINUATIONS = frozenset(
+    (
+        "a", "an", "the", "and", "or", "but", "so", "because", "to", "of", "for", "with", "my",
+        "your", "our", "at", "in", "on", "about", "from", "um", "uh", "er", "like", "is", "was",
+        "are", "it's", "i'm", "i", "i'd", "i'll", "need", "want", "would", "could", "can",
+    )
+)
+
+
+def sounds_complete(text: str) -> bool:
+    """Does this transcript read as a finished turn? Used to end a turn after a short pause.
+
+    Whisper punctuates what it hears as a finished sentence; we also refuse to end on a word that
+    usually continues ("I want to ...", "my order and ..."). Wrongly deciding "complete" costs a
+    cut-off caller, so anything doubtful returns False and the full end-of-turn silence applies.
+    """
+    stripped = text.strip()
+    if not stripped or stripped[-1] not in ".?!":
+        return False
+    words = stripped.rstrip(".?!").lower().split()
+    if not words or words[-1].strip(",;:") in _CONTINUATIONS:
+        return False
+    return not stripped.endswith("...")

@@ -229,3 +229,31 @@ def test_engine_crash_apologises_and_transfers() -> None:
     assert record.outcome == "transfer: general"
     assert any("engine exploded" in e for e in record.errors)
     assert any("went wrong" in t.text for t in record.turns if t.role == "bot")
+
+
+def _early_commit_call(text: str) -> tuple[float, float]:
+    """Returns (stream time the caller's speech ended, stream time its turn was committed)."""
+    from ivr.vad import EndpointConfig
+
+    services = fake_services(transcriber=FakeTranscriber(text), speaker=FakeSpeaker())
+    services.endpoint = EndpointConfig(end_silence_s=2.0, pause_s=0.2)
+    token = services.store.issue_token("CA1")
+    speech = frames(speech_ulaw())
+    lead = 25
+    ws = FakeTwilio(start_msgs(token) + [("frame", SILENCE)] * lead + speech
+                    + [("frame", SILENCE)] * 300)
+    CallSession(ws, services).run()
+    record = services.store.get_record("CA1")
+    caller = [t for t in record.turns if t.role == "caller"]
+    assert caller, record
+    return (lead + len(speech)) * 0.02, caller[0].t
+
+
+def test_complete_sounding_words_end_the_turn_after_a_short_pause() -> None:
+    spoken_end, committed = _early_commit_call("Billing, please.")
+    assert committed < spoken_end + 1.0  # far less than the 2 s end-of-turn silence
+
+
+def test_unfinished_words_wait_for_the_full_silence() -> None:
+    spoken_end, committed = _early_commit_call("I want to")
+    assert committed >= spoken_end + 1.5

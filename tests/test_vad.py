@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ivr.vad import EndpointConfig, Endpointer, EndpointEvent, FrameClassifier
+from ivr.vad import EndpointConfig, Endpointer, EndpointEvent, FrameClassifier, sounds_complete
 
 F = 0.02  # 20 ms frames
 
@@ -21,7 +21,8 @@ def run(ep: Endpointer, pattern: str) -> list[tuple[EndpointEvent, float]]:
 
 
 def cfg(**kw: float) -> EndpointConfig:
-    base = dict(start_s=0.06, end_silence_s=0.1, min_speech_s=0.1, max_utterance_s=1.0)
+    base = dict(start_s=0.06, end_silence_s=0.1, min_speech_s=0.1, max_utterance_s=1.0,
+                pause_s=1.0)
     base.update(kw)
     return EndpointConfig(**base)
 
@@ -85,3 +86,47 @@ def test_frame_classifier_on_real_signals() -> None:
     assert not vad.is_speech((rng.standard_normal(160) * 20).astype(np.int16))  # line hiss
     with pytest.raises(ValueError):
         vad.is_speech(np.zeros(100, dtype=np.int16))
+
+
+def test_pause_is_reported_once_before_the_end() -> None:
+    events = run(Endpointer(cfg(pause_s=0.04, end_silence_s=0.1)), "ssssss.......")
+    assert [e.value for e, _ in events] == ["speech_started", "speech_paused", "speech_ended"]
+    paused_at = events[1][1]
+    assert paused_at == pytest.approx(0.12 + 0.04)
+
+
+def test_pause_again_after_caller_resumes() -> None:
+    events = run(Endpointer(cfg(pause_s=0.04, end_silence_s=0.2)), "sssss...sssss..........")
+    assert [e.value for e, _ in events] == [
+        "speech_started", "speech_paused", "speech_paused", "speech_ended"]
+
+
+def test_no_pause_for_a_too_short_blip() -> None:
+    events = run(Endpointer(cfg(pause_s=0.04, min_speech_s=0.2)), "sss........")
+    assert "speech_paused" not in [e.value for e, _ in events]
+
+
+def test_end_now_finishes_the_utterance() -> None:
+    ep = Endpointer(cfg(pause_s=0.04, end_silence_s=1.0))
+    run(ep, "ssssss...")
+    end = ep.end_now()
+    assert end is not None and end.event is EndpointEvent.SPEECH_ENDED and end.reason == "complete"
+    assert not ep.in_speech and ep.end_now() is None
+
+
+@pytest.mark.parametrize("text,complete", [
+    ("I have a question about my bill.", True),
+    ("Billing.", True),
+    ("Billing, please.", True),
+    ("Where is my order?", True),
+    ("Yes.", True),
+    ("I want to", False),
+    ("I want to.", False),  # Whisper sometimes punctuates a cut-off clause
+    ("My order number is", False),
+    ("I need help with my", False),
+    ("So...", False),
+    ("and then", False),
+    ("", False),
+])
+def test_sounds_complete(text: str, complete: bool) -> None:
+    assert sounds_complete(text) is complete

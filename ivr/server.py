@@ -7,6 +7,7 @@ model loading happens once per process, before the first call arrives.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,8 @@ def build_services(settings: Settings) -> Services:
             model_path=settings.asr_model,
             compute_type=settings.asr_compute_type,
             cpu_threads=settings.asr_threads,
+            # Parallel decodes: one per core beats one decode spread over cores (bench/asr.py).
+            workers=max(1, min(settings.workers, (os.cpu_count() or 1) // settings.asr_threads)),
         )
     )
     speaker = Speaker(

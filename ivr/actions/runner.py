@@ -47,6 +47,9 @@ class ActionCall:
     transcript: Sequence[Mapping[str, str]] = ()
     slot_names: Sequence[str] = ()
     intents: Sequence[str] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """Channel facts for the action (``call_sid``, ``from``, ``to``), as Rasa channels send them
+    in ``latest_message.metadata``: an action may look the caller up by number."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def tracker_state(call: ActionCall) -> dict[str, Any]:
             "intent": intent,
             "entities": [],
             "intent_ranking": [intent] if intent else [],
+            "metadata": dict(call.metadata),
         },
         "events": events,
         "paused": False,

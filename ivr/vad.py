@@ -31,10 +31,12 @@ class EndpointConfig:
     end_silence_s: float = 0.6
     min_speech_s: float = 0.25
     max_utterance_s: float = 15.0
-    pause_s: float = 0.2
+    pause_s: float = 0.4
     """Silence after which we *guess* the caller may be done (SPEECH_PAUSED): the session
     transcribes speculatively and ends the turn early when the words sound complete, else waits
-    for ``end_silence_s``. Set it >= ``end_silence_s`` to disable."""
+    for ``end_silence_s``. Set it >= ``end_silence_s`` to disable. Pauses inside one sentence
+    (commas, "hi, I ...") reach 300 ms in our fixtures and real read speech, so 200 ms cut
+    callers off (bench/latency.py counted it); 400 ms keeps a margin."""
 
     def __post_init__(self) -> None:
         for name in ("start_s", "end_silence_s", "min_speech_s", "max_utterance_s", "pause_s"):
@@ -180,6 +182,13 @@ _CONTINUATIONS = frozenset(
 )
 
 
+# A turn made only of these is someone clearing their throat before the request.
+_OPENERS = frozenset(
+    ("hi", "hello", "hey", "ok", "okay", "oh", "well", "um", "uh", "er", "yeah", "so", "right",
+     "alright", "hmm")
+)
+
+
 def sounds_complete(text: str) -> bool:
     """Does this transcript read as a finished turn? Used to end a turn after a short pause.
 
@@ -190,7 +199,10 @@ def sounds_complete(text: str) -> bool:
     stripped = text.strip()
     if not stripped or stripped[-1] not in ".?!":
         return False
-    words = stripped.rstrip(".?!").lower().split()
-    if not words or words[-1].strip(",;:") in _CONTINUATIONS:
+    words = [w.strip(",;:") for w in stripped.rstrip(".?!").lower().split()]
+    if not words or words[-1] in _CONTINUATIONS:
         return False
+    if all(w in _OPENERS for w in words):
+        return False  # "Hi." / "Okay, so." opens a turn; the request follows
+
     return not stripped.endswith("...")

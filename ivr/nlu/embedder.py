@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,11 @@ class Embedder:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.batch_size = batch_size
         self.dim = int(self._session.get_outputs()[0].shape[-1])
+        # One caller utterance is looked at by the menu's classifier, the global intents and the
+        # knowledge base in the same turn: remember recent single texts instead of re-running.
+        self._recent: OrderedDict[str, Pooled] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        self._recent_max = 256
 
     def _forward(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token states (batch x seq x dim) and attention mask for one batch."""
@@ -103,6 +109,26 @@ class Embedder:
 
     def encode_pooled(self, texts: Sequence[str]) -> Pooled:
         """Mean- and max-pooled embeddings of ``texts`` (rows in input order)."""
+        if len(texts) == 1:
+            return self._encode_one(texts[0])
+        return self._encode_many(texts)
+
+    def _encode_one(self, text: str) -> Pooled:
+        with self._recent_lock:
+            hit = self._recent.get(text)
+            if hit is not None:
+                self._recent.move_to_end(text)
+                return hit
+        pooled = self._encode_many([text])
+        pooled.mean.flags.writeable = False  # shared between callers: nobody may edit it
+        pooled.max.flags.writeable = False
+        with self._recent_lock:
+            self._recent[text] = pooled
+            while len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+        return pooled
+
+    def _encode_many(self, texts: Sequence[str]) -> Pooled:
         n = len(texts)
         mean = np.zeros((n, self.dim), dtype=np.float32)
         mx = np.zeros((n, self.dim), dtype=np.float32)

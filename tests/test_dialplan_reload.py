@@ -10,9 +10,10 @@ import pytest
 
 from ivr.dialog import CallInfo, Say
 from ivr.dialplan import DialplanError, PlanHolder
-from ivr.engine import LexicalFaq, LexicalMatcher, build_factory
+from ivr.engine import build_factory
 from ivr.engine.factory import PlanFactory
 from tests.test_dialplan_loader import MINIMAL
+from tests.test_engine_support import LexicalFaq, LexicalMatcher
 
 
 def _write(path: Path, text: str, bump: int) -> None:

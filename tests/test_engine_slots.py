@@ -1,4 +1,4 @@
-"""Slot parsing and validation (keys and the built-in speech fallbacks)."""
+"""Slot parsing and validation: keys, and speech through :mod:`ivr.nlu.entities`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from datetime import date
 
 import pytest
 
-from ivr.dialplan.models import SlotDef
-from ivr.engine.entities import Entities, fallback_digits, fallback_yes_no
+from ivr.dialplan.models import SlotDef, SlotType
 from ivr.engine.slots import is_valid, parse_keys, parse_speech
 
 TODAY = date(2025, 3, 4)
@@ -22,7 +21,7 @@ TODAY = date(2025, 3, 4)
     ("nothing here", None),
 ])
 def test_spoken_digits(said: str, digits: str | None) -> None:
-    assert fallback_digits(said) == digits
+    assert parse_speech(said, SlotDef(type="digits"), TODAY) == digits
 
 
 @pytest.mark.parametrize(("said", "answer"), [
@@ -30,7 +29,7 @@ def test_spoken_digits(said: str, digits: str | None) -> None:
     ("no, that's right", False), ("maybe", None),
 ])
 def test_yes_no(said: str, answer: bool | None) -> None:
-    assert fallback_yes_no(said) is answer
+    assert parse_speech(said, SlotDef(type="yes_no"), TODAY) is answer
 
 
 def test_keyed_values() -> None:
@@ -44,15 +43,19 @@ def test_keyed_values() -> None:
 
 
 def test_spoken_values() -> None:
-    e = Entities()
-    assert parse_speech("twenty three", SlotDef(type="number"), e, TODAY) == 23
-    assert parse_speech("two hundred and five dollars", SlotDef(type="amount"), e, TODAY) == 205
-    assert parse_speech("$12.99", SlotDef(type="amount"), e, TODAY) == 12.99
-    assert parse_speech("twelve dollars and fifty cents", SlotDef(type="amount"), e,
-                        TODAY) == 12.5
-    assert parse_speech("tomorrow", SlotDef(type="date"), e, TODAY) == "2025-03-05"
-    assert parse_speech("the 14th of March", SlotDef(type="date"), e, TODAY) == "2025-03-14"
-    assert parse_speech("  hello ", SlotDef(type="text"), e, TODAY) == "hello"
+    def said(text: str, slot_type: SlotType) -> object:
+        return parse_speech(text, SlotDef(type=slot_type), TODAY)
+
+    assert said("twenty three", "number") == 23
+    assert said("two hundred and five dollars", "amount") == 205
+    assert said("$12.99", "amount") == 12.99
+    assert said("twelve dollars and fifty cents", "amount") == 12.5
+    assert said("tomorrow", "date") == "2025-03-05"
+    assert said("the 14th of March", "date") == "2025-03-14"
+    assert said("  hello ", "text") == "hello"
+    # JSON-ready types: a whole number is an int, an amount a float (not a Decimal).
+    assert type(said("twenty three", "number")) is int
+    assert type(said("$12.99", "amount")) is float
 
 
 def test_validation() -> None:

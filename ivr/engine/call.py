@@ -35,6 +35,7 @@ from ivr.dialplan.models import (
 )
 from ivr.engine.slots import is_valid, parse_keys, parse_speech
 from ivr.engine.speech import has_fields, render, spoken
+from ivr.nlu.entities import parse_yes_no, sentiment_negative
 
 if TYPE_CHECKING:
     from ivr.engine.factory import PlanFactory
@@ -326,7 +327,7 @@ class PlanCall:
             ev.kind == "speech"
             and fr is not None
             and fr.negative_sentiment
-            and self.f.entities.negative(ev.text)
+            and sentiment_negative(ev.text)
         ):
             self._frustrated()
             return
@@ -462,7 +463,7 @@ class PlanCall:
     def _yes_no(self, ev: CallerInput) -> bool | None:
         if ev.kind == "dtmf":
             return {"1": True, "2": False}.get(ev.digits[:1])
-        return self.f.entities.yes_no(ev.text)
+        return parse_yes_no(ev.text)
 
     def _in_confirm_intent(self, ev: CallerInput) -> None:
         assert self.wait is not None and self.wait.option is not None
@@ -506,7 +507,7 @@ class PlanCall:
         """The caller's value for a slot of this type, JSON-ready; None when none was given."""
         if ev.kind == "dtmf":
             return parse_keys(ev.digits, sd, self.plan.settings.keypad_date_format)
-        return parse_speech(ev.text, sd, self.f.entities, self.f.today())
+        return parse_speech(ev.text, sd, self.f.today())
 
     def _valid(self, value: Any, sd: SlotDef) -> bool:
         return is_valid(value, sd)
@@ -551,15 +552,19 @@ class PlanCall:
         assert self.wait is not None
         self.no_match_tries += 1
         self.failures += 1
-        if self._frustration_due():
-            return
-        if self.no_match_tries > node.retries:
-            self.reason = "invalid_value"
-            self.wait = None
-            self._go(node.on_fail)
+        if self._frustration_due() or self._out_of_tries(node):
             return
         self._template(node.invalid or self.plan.settings.invalid)
         self._reprompt_collect(node)
+
+    def _out_of_tries(self, node: CollectNode) -> bool:
+        """Too many wrong values for this slot: go to the node's ``on_fail`` (True) or not."""
+        if self.no_match_tries <= node.retries:
+            return False
+        self.reason = "invalid_value"
+        self.wait = None
+        self._go(node.on_fail)
+        return True
 
     def _reprompt_collect(self, node: CollectNode, fresh: bool = False) -> None:
         """Ask for the slot again: the help wording after a bad value, the prompt after "no"."""
@@ -589,10 +594,7 @@ class PlanCall:
                 if value is not None and value != self.wait.value and self._valid(value, sd):
                     self._offer(node, sd, value)
                     return
-            if self.no_match_tries > node.retries:
-                self.reason = "invalid_value"
-                self.wait = None
-                self._go(node.on_fail)
+            if self._out_of_tries(node):
                 return
             self._say(self.plan.settings.retry_value)
             self._reprompt_collect(node, fresh=True)

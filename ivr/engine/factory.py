@@ -22,15 +22,14 @@ from ivr.dialplan.models import (
     QuestionNode,
     TransferNode,
 )
-from ivr.engine.entities import Entities, default_entities
 from ivr.engine.hours import OpeningHours
 from ivr.engine.matching import (
     FaqFactory,
     FaqSearcher,
     IntentMatcher,
     MatcherFactory,
-    default_faq_factory,
-    default_matcher_factory,
+    nlu_faq,
+    nlu_matcher,
 )
 from ivr.engine.speech import has_fields
 
@@ -51,12 +50,10 @@ class PlanFactory:
         clock: Clock | None = None,
         matcher_factory: MatcherFactory | None = None,
         faq_factory: FaqFactory | None = None,
-        entities: Entities | None = None,
     ) -> None:
         self.plan = plan
         self.clock: Clock = clock or _utcnow
-        self.entities = entities or default_entities()
-        make = matcher_factory or default_matcher_factory()
+        make = matcher_factory or nlu_matcher
         self.menu_matchers: dict[str, IntentMatcher] = {
             name: make({o.name: [o.name, *o.examples] for o in node.options})
             for name, node in plan.nodes.items()
@@ -73,7 +70,7 @@ class PlanFactory:
         kb = plan.knowledge_base
         self.faq: FaqSearcher | None = None
         if kb is not None and kb.entries:
-            self.faq = (faq_factory or default_faq_factory())(kb.entries)
+            self.faq = (faq_factory or nlu_faq)(kb.entries)
         self.hours = OpeningHours(plan.hours) if plan.hours is not None else None
         self.runners: dict[str, ActionRunner] = {}
         for name, adef in plan.actions.items():
@@ -193,18 +190,12 @@ def build_factory(
     clock: Clock | None = None,
     matcher_factory: MatcherFactory | None = None,
     faq_factory: FaqFactory | None = None,
-    entities: Entities | None = None,
 ) -> PlanFactory:
     """Make the :class:`ivr.dialog.DialogFactory` for ``plan``.
 
     ``clock`` returns the current aware datetime (tests pin it for business hours);
-    ``matcher_factory``/``faq_factory``/``entities`` replace the NLU (tests inject deterministic
-    ones); by default :mod:`ivr.nlu` is used when installed.
+    ``matcher_factory``/``faq_factory`` replace the intent classifiers and the FAQ search (tests
+    inject deterministic ones); by default they are :mod:`ivr.nlu`'s models. Slot values are
+    always parsed by :mod:`ivr.nlu.entities` (pure functions, no model).
     """
-    return PlanFactory(
-        plan,
-        clock=clock,
-        matcher_factory=matcher_factory,
-        faq_factory=faq_factory,
-        entities=entities,
-    )
+    return PlanFactory(plan, clock=clock, matcher_factory=matcher_factory, faq_factory=faq_factory)

@@ -1,7 +1,8 @@
 """Slot values from keys or speech, and their validation: pure functions, one per concern.
 
-Values come out JSON-ready (digits as a string so leading zeros survive, dates as ISO text,
-amounts as floats) because they travel to agents in the transfer context and to action servers.
+Speech is parsed by :mod:`ivr.nlu.entities`. Values come out JSON-ready (digits as a string so
+leading zeros survive, dates as ISO text, amounts as floats) because they travel to agents in the
+transfer context and to action servers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from ivr.dialplan.models import SlotDef
-from ivr.engine.entities import Entities
+from ivr.nlu.entities import parse_amount, parse_date, parse_digits, parse_number, parse_yes_no
 
 YES_NO_KEYS = {"1": True, "2": False}
 
@@ -52,20 +53,19 @@ def parse_keys(digits: str, sd: SlotDef, date_format: str) -> Any:
     return None
 
 
-def parse_speech(text: str, sd: SlotDef, e: Entities, today: date) -> Any:
-    """A spoken value ("four five six", "twelve fifty", "next Tuesday"...)."""
+def parse_speech(text: str, sd: SlotDef, today: date) -> Any:
+    """A spoken value ("four five six", "twelve dollars fifty", "next Tuesday"...)."""
     if sd.type == "digits":
-        return e.digits(text)
+        return parse_digits(text)
     if sd.type == "number":
-        n = e.parse_number(text)
-        return int(n) if n is not None and float(n).is_integer() else n
+        return parse_number(text)
     if sd.type == "amount":
-        a = e.parse_amount(text)
-        return None if a is None else round(a, 2)
+        a = parse_amount(text)
+        return None if a is None else float(a)
     if sd.type == "yes_no":
-        return e.yes_no(text)
+        return parse_yes_no(text)
     if sd.type == "date":
-        d = e.date(text, today)
+        d = parse_date(text, today)
         return d.isoformat() if d is not None else None
     return text.strip() or None
 

@@ -78,8 +78,6 @@ def test_slot_by_voice_with_confirmation_and_no_reask(call: Caller) -> None:
                           "number?"]
 
 
-@pytest.mark.xfail(strict=True, reason="ivr.nlu.entities.parse_digits returns None for a "
-                   "digit string with a non-filler word such as 'no' in it")
 def test_correction_in_the_no(call: Caller) -> None:
     call.press("1")
     call.say("one two three four five seven")

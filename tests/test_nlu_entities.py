@@ -203,3 +203,14 @@ def test_frustrated(text: str) -> None:
 def test_not_frustrated(text: str) -> None:
     assert not sentiment_negative(text)
     assert frustration_score(text) < 0.5
+
+
+@pytest.mark.parametrize("text,digits", [
+    ("no, it's 4 5 6 8", "4568"),
+    ("No, it is four five six eight.", "4568"),
+    ("nope, 1 2 3", "123"),
+    ("no", None),
+])
+def test_digits_after_a_denial(text: str, digits: str | None) -> None:
+    """A caller correcting a read-back says the right number straight after "no"."""
+    assert parse_digits(text) == digits

@@ -271,6 +271,8 @@ class PlanCall:
             transcript=list(self.transcript),
             slot_names=list(self.plan.slots),
             intents=[],
+            metadata={"call_sid": self.info.call_sid, "from": self.info.from_number,
+                      "to": self.info.to_number},
         )
         try:
             result = runner.run(call)

@@ -99,6 +99,9 @@ def _number_groups(tokens: list[str]) -> list[list[str]]:
     return groups
 
 
+_DENIALS = frozenset(("no", "nope", "nah", "wrong", "incorrect", "actually", "sorry"))
+
+
 def parse_digits(text: str) -> str | None:
     """A digit string: "four five six" / "4 5 6" / "4-5-6" / "double two" / "oh" -> digits.
 
@@ -107,6 +110,9 @@ def parse_digits(text: str) -> str | None:
     non-filler words are mixed in (that is not a digit string).
     """
     toks = _tokens(text.replace("-", " "))
+    # A correction after a read-back: "no, it's 4 5 6 8" / "nope, four five six eight".
+    while toks and toks[0] in _DENIALS:
+        toks = toks[1:]
     out: list[str] = []
     repeat = 1
     i = 0

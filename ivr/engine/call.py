@@ -422,10 +422,8 @@ class PlanCall:
         ):
             self._do_global(g.intent)
             return True
-        found = next((o for o in menu.options if o.name == m.intent), None)
-        if found is not None and m.confidence >= th.accept:
-            self._choose(found)
-            return True
+        # A question the knowledge base answers better than any option fits ("do you deliver
+        # abroad?" also sounds like "order status"): answer it rather than route it.
         kb = self.plan.knowledge_base
         if menu.knowledge_base and self.f.faq is not None and kb is not None:
             hit = self.f.faq.best(ev.text)
@@ -437,6 +435,10 @@ class PlanCall:
                 self.wait = None
                 self._go(kb.then)
                 return True
+        found = next((o for o in menu.options if o.name == m.intent), None)
+        if found is not None and m.confidence >= th.accept:
+            self._choose(found)
+            return True
         if found is not None and m.confidence >= th.confirm:
             assert self.wait is not None
             say = self._template(self.plan.settings.confirm_intent, option=found.name)

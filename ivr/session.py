@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 FRAME_S = FRAME_MS / 1000
 PREROLL_S = 0.3
 SEND_CHUNK = PHONE_RATE  # bytes of mu-law per outbound media message (1 s)
+HASH_GRACE_S = 2.0
 APOLOGY = "Sorry, something went wrong on our side. Let me connect you with someone who can help."
 
 
@@ -160,6 +161,7 @@ class CallSession:
         self._digits = ""
         self._last_digit_at = 0.0
         self._early_digits: list[str] = []
+        self._full_entry_at = -1.0  # stream time a keyed entry completed by its length
         # audio out
         self._pending_marks: set[str] = set()
         self._mark_seq = 0
@@ -362,6 +364,10 @@ class CallSession:
     def _on_digit(self, digit: str) -> None:
         if self._dialog is None:
             return
+        if digit == "#" and self._clock - self._full_entry_at < HASH_GRACE_S:
+            # "123456#" where 6 digits already completed the entry: the # just says "done".
+            self._full_entry_at = -1.0
+            return
         listen = self._listen
         if listen is None:
             if self._busy or self._pending_marks:
@@ -374,6 +380,8 @@ class CallSession:
         self._digits += digit
         self._last_digit_at = self._clock
         if len(self._digits) >= listen.dtmf_max_digits:
+            if listen.dtmf_max_digits > 1:
+                self._full_entry_at = self._clock
             self._submit_digits()
 
     def _submit_digits(self) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from ivr.asr import Transcript
 from ivr.audio import PHONE_RATE, read_audio, to_phone_ulaw
+from ivr.dialog import Hangup
 from ivr.session import CallSession
 
 from .conftest import SHARED_DATA
@@ -257,3 +258,32 @@ def test_complete_sounding_words_end_the_turn_after_a_short_pause() -> None:
 def test_unfinished_words_wait_for_the_full_silence() -> None:
     spoken_end, committed = _early_commit_call("I want to")
     assert committed >= spoken_end + 1.5
+
+
+def test_hash_after_a_full_keyed_entry_is_not_a_new_input() -> None:
+    from ivr.dialog import CallerInput, Listen, Say
+
+    class Entry:
+        def __init__(self) -> None:
+            self.inputs: list[CallerInput] = []
+
+        def start(self) -> list:  # type: ignore[type-arg]
+            return [Say("Key your order number."), Listen(timeout_s=5.0, dtmf_max_digits=6)]
+
+        def handle(self, event: CallerInput) -> list:  # type: ignore[type-arg]
+            self.inputs.append(event)
+            if len(self.inputs) == 1:
+                return [Say("Press 1 if that is right."), Listen(timeout_s=1.0)]
+            return [Say("Bye."), Hangup()]
+
+    factory = FakeFactory()
+    entry = Entry()
+    factory.new_call = lambda info: entry  # type: ignore[method-assign]
+    services = fake_services(factory, transcriber=FakeTranscriber("x"), speaker=FakeSpeaker())
+    token = services.store.issue_token("CA1")
+    keys = [("dtmf", d) for d in "123456#"]
+    ws = FakeTwilio(start_msgs(token) + [("frame", SILENCE)] * 10 + keys
+                    + [("frame", SILENCE)] * 100)
+    CallSession(ws, services).run()
+    assert [e.digits for e in entry.inputs][:1] == ["123456"]
+    assert [e.kind for e in entry.inputs][1:] == ["no_input"]  # the # did not answer "press 1"

@@ -185,6 +185,8 @@ class Expect(_Strict):
     outcome: str | list[str] | None = None
     """``transfer: GROUP``, ``hangup`` or ``caller_hangup``; a list means any of them."""
     bot_says_contain: list[str] | None = None
+    bot_says_not_contain: list[str] | None = None
+    """Lines the bot must never say in this call (e.g. a no-match apology)."""
     max_latency_ms: float | None = Field(default=None, gt=0.0)
     """Upper bound for every measured turn latency (end of caller speech -> first bot audio)."""
 

@@ -151,7 +151,7 @@ def check_expectations(fixture: Fixture, report: CallReport) -> None:
                     f"> {exp.max_latency_ms:.0f} ms"
                 )
     wants_record = (exp.intent is not None or exp.transcripts_contain is not None
-                    or exp.bot_says_contain is not None)
+                    or exp.bot_says_contain is not None or exp.bot_says_not_contain is not None)
     if not wants_record:
         return
     if not report.record_available:
@@ -187,3 +187,8 @@ def check_expectations(fixture: Fixture, report: CallReport) -> None:
         for needle in exp.bot_says_contain:
             if not _contains(said, needle):
                 report.failures.append(f"expected the bot to say {needle!r}; it said: {said!r}")
+    if exp.bot_says_not_contain is not None:
+        said = " ".join(report.greeting + [b for t in report.turns for b in t.bot])
+        for needle in exp.bot_says_not_contain:
+            if _contains(said, needle):
+                report.failures.append(f"the bot said {needle!r}, which it must not: {said!r}")

@@ -2,7 +2,9 @@
 
 One `ivr serve` process (gunicorn, the example shop dialplan, Whisper tiny.en, Piper) is started
 for the module; every fixture in tests/fixtures is played through it by `ivr call`'s player,
-exactly as Twilio would, and must meet its own expectations.
+exactly as Twilio would, and must meet its own expectations. A fixture whose `meta` has
+`server_now` (an ISO 8601 time with offset: "the shop is closed") is played instead against its
+own server whose clock is pinned there (IVR_NOW), one server per distinct time.
 """
 
 from __future__ import annotations
@@ -12,14 +14,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ivr.caller import load_fixture, play_call
 from ivr.caller.local_server import LocalServer
 
 from .conftest import REPO_ROOT
 
-FIXTURES = sorted(p for p in (REPO_ROOT / "tests" / "fixtures").iterdir()
-                  if (p / "call.yaml").exists())
+ALL_FIXTURES = sorted(p for p in (REPO_ROOT / "tests" / "fixtures").iterdir()
+                      if (p / "call.yaml").exists())
+
+
+def _server_now(fixture: Path) -> str | None:
+    """The server clock a fixture asks for (``meta: {server_now: ...}``), else None."""
+    doc = yaml.safe_load((fixture / "call.yaml").read_text(encoding="utf-8")) or {}
+    meta = doc.get("meta") or {}
+    now = meta.get("server_now") if isinstance(meta, dict) else None
+    return str(now) if now else None
+
+
+FIXTURES = [p for p in ALL_FIXTURES if _server_now(p) is None]
+CLOCKED = [(now, p) for p in ALL_FIXTURES if (now := _server_now(p)) is not None]
 # A Tuesday morning in the shop's time zone: the agents are in.
 OPEN_HOURS = "2026-11-24T10:00:00-05:00"
 SPEED = float(os.environ.get("IVR_TEST_SPEED", "2.0"))
@@ -33,12 +48,33 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def clocked_server(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """A second server with its clock pinned to ``request.param`` (one per distinct value)."""
+    tmp = tmp_path_factory.mktemp("server_at")
+    with LocalServer(REPO_ROOT / "dialplans" / "shop.yaml", workdir=tmp,
+                     env={"IVR_NOW": request.param}) as srv:
+        yield srv
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[p.name for p in FIXTURES])
 def test_fixture_call(server: LocalServer, fixture: Path) -> None:
     report = play_call(fixture, server.url, server.token, speed=SPEED, timeout_s=180)
     report.print()
     assert report.ok, f"{fixture.name}: {report.failures}\n--- server log ---\n{server.output()}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("clocked_server", "fixture"), CLOCKED, indirect=["clocked_server"],
+                         ids=[p.name for _, p in CLOCKED])
+def test_fixture_call_at_server_time(clocked_server: LocalServer, fixture: Path) -> None:
+    """Fixtures with ``meta.server_now`` (e.g. out of hours) against a server at that time."""
+    srv = clocked_server
+    report = play_call(fixture, srv.url, srv.token, speed=SPEED, timeout_s=180)
+    report.print()
+    assert report.ok, f"{fixture.name}: {report.failures}\n--- server log ---\n{srv.output()}"
 
 
 @pytest.mark.slow

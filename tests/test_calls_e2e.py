@@ -19,7 +19,7 @@ import yaml
 from ivr.caller import load_fixture, play_call
 from ivr.caller.local_server import LocalServer
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, SHARED_DATA
 
 ALL_FIXTURES = sorted(p for p in (REPO_ROOT / "tests" / "fixtures").iterdir()
                       if (p / "call.yaml").exists())
@@ -38,6 +38,12 @@ CLOCKED = [(now, p) for p in ALL_FIXTURES if (now := _server_now(p)) is not None
 # A Tuesday morning in the shop's time zone: the agents are in.
 OPEN_HOURS = "2026-11-24T10:00:00-05:00"
 SPEED = float(os.environ.get("IVR_TEST_SPEED", "2.0"))
+
+
+def needs_shared_data(fixture: Path) -> None:
+    """Fixtures that play real human recordings from ../shared skip where it is absent."""
+    if "shared:" in (fixture / "call.yaml").read_text() and not SHARED_DATA.exists():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +67,7 @@ def clocked_server(request: pytest.FixtureRequest,
 @pytest.mark.slow
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[p.name for p in FIXTURES])
 def test_fixture_call(server: LocalServer, fixture: Path) -> None:
+    needs_shared_data(fixture)
     report = play_call(fixture, server.url, server.token, speed=SPEED, timeout_s=180)
     report.print()
     assert report.ok, f"{fixture.name}: {report.failures}\n--- server log ---\n{server.output()}"
@@ -71,6 +78,7 @@ def test_fixture_call(server: LocalServer, fixture: Path) -> None:
                          ids=[p.name for _, p in CLOCKED])
 def test_fixture_call_at_server_time(clocked_server: LocalServer, fixture: Path) -> None:
     """Fixtures with ``meta.server_now`` (e.g. out of hours) against a server at that time."""
+    needs_shared_data(fixture)
     srv = clocked_server
     report = play_call(fixture, srv.url, srv.token, speed=SPEED, timeout_s=180)
     report.print()

@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
     ap.add_argument("--repeats", type=int, default=4, help="times each fixture is played")
+    ap.add_argument("--budget-s", type=float, default=480.0,
+                    help="stop repeating when another round would end after this many seconds")
     ap.add_argument("--fixtures", default="",
                     help="comma-separated fixture names (default: all with speech turns)")
     ap.add_argument("--end-silence", type=float, default=None,
@@ -165,8 +167,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:<22}{cf.duration_s:>7.1f}  {turns}", flush=True)
                 for p in cf.problems:
                     print(f"      note: {p}", flush=True)
-            print(f"  -- repeat {rep + 1}/{args.repeats} done at "
-                  f"{time.monotonic() - started:.0f} s", flush=True)
+            elapsed = time.monotonic() - started
+            print(f"  -- repeat {rep + 1}/{args.repeats} done at {elapsed:.0f} s", flush=True)
+            # Another round must fit the time budget (a fresh-clone run stays under 10 minutes).
+            if elapsed + elapsed / (rep + 1) > args.budget_s:
+                print(f"  -- stopping: another repeat would pass --budget-s {args.budget_s:.0f}",
+                      flush=True)
+                break
     turns = [t for c in calls for t in c.turns]
     result: dict[str, Any] = {"benchmark": "latency", **summarise(turns),
                               "endpoint_ms": round(end_silence * 1000, 1),

@@ -40,10 +40,8 @@ from ivr.asr import AsrConfig, Transcriber  # noqa: E402
 from ivr.audio import (  # noqa: E402
     PHONE_RATE,
     Int16Array,
-    float_to_pcm16,
-    pcm16_to_ulaw,
     read_audio,
-    resample,
+    to_phone_ulaw,
     ulaw_to_pcm16,
 )
 
@@ -91,8 +89,7 @@ class Utterance:
 
 def phone_line(audio: np.ndarray, rate: int) -> Int16Array:
     """What a caller sounds like after Twilio: 8 kHz, mu-law, decoded back to PCM."""
-    pcm = float_to_pcm16(resample(audio.astype(np.float32), rate, PHONE_RATE))
-    return ulaw_to_pcm16(pcm16_to_ulaw(pcm))
+    return ulaw_to_pcm16(to_phone_ulaw(audio.astype(np.float32), rate))
 
 
 def normalise(text: str) -> list[str]:

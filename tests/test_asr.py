@@ -19,9 +19,8 @@ from ivr.audio import (
     PHONE_RATE,
     Int16Array,
     float_to_pcm16,
-    pcm16_to_ulaw,
     read_audio,
-    resample,
+    to_phone_ulaw,
     ulaw_to_pcm16,
 )
 from tests.conftest import SHARED_DATA
@@ -35,7 +34,7 @@ def phone(path: Path) -> Int16Array:
     if not path.exists():
         pytest.skip(f"shared speech data not found: {path}")
     audio, rate = read_audio(path)
-    return ulaw_to_pcm16(pcm16_to_ulaw(float_to_pcm16(resample(audio, rate, PHONE_RATE))))
+    return ulaw_to_pcm16(to_phone_ulaw(audio, rate))
 
 
 def words(text: str) -> list[str]:

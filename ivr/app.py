@@ -9,7 +9,6 @@ before anything else happens.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,11 +16,11 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, current_app, jsonify, request
 from flask_sock import Sock
-from twilio.twiml.voice_response import Client, Connect, Dial, Enqueue, Stream, VoiceResponse
+from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from ivr.config import Settings
-from ivr.dialog import AgentTarget
 from ivr.errors import ForbiddenRequest, IvrError
+from ivr.handoff import HandoffContext, transfer_twiml, whisper_twiml
 from ivr.security import check_signature
 from ivr.session import APOLOGY, CallSession, Services
 from ivr.store import CallRecord, Decision
@@ -32,7 +31,6 @@ VOICE_PATH = "/twilio/voice"
 MEDIA_PATH = "/twilio/media"
 ACTION_PATH = "/twilio/after-stream"
 WHISPER_PATH = "/twilio/whisper"
-NOBODY = "Sorry, nobody is available to take your call right now. Please try again later."
 
 
 def create_app(settings: Settings, services: Services) -> Flask:
@@ -122,10 +120,8 @@ def create_app(settings: Settings, services: Services) -> Flask:
         """Played to the agent who answers a <Dial>ed transfer: what the caller wants."""
         call_sid = request.args.get("call", "")
         decision = _services().store.get_decision(call_sid)
-        resp = VoiceResponse()
-        if decision is not None:
-            resp.say(_agent_summary(decision.context))
-        return _twiml(resp)
+        ctx = _handoff(decision, call_sid) if decision is not None else None
+        return _twiml(whisper_twiml(ctx))
 
     @app.get("/calls/<call_sid>")
     def call_record(call_sid: str) -> Response | tuple[Response, int]:
@@ -186,49 +182,19 @@ def _twiml(resp: VoiceResponse) -> Response:
     return Response(str(resp), mimetype="application/xml")
 
 
+def _handoff(decision: Decision, call_sid: str) -> HandoffContext:
+    """The typed handoff context for a stored decision (parsed here, at the edge)."""
+    group = decision.target.name if decision.target is not None else ""
+    try:
+        return HandoffContext.from_engine(call_sid, group, decision.context)
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        # A malformed context must not drop the caller: transfer with what is certain.
+        log.error("call %s: bad handoff context (%s); transferring without it", call_sid, exc)
+        return HandoffContext.from_engine(call_sid, group, {"reason": "error"})
+
+
 def _transfer_twiml(resp: VoiceResponse, decision: Decision, call_sid: str) -> VoiceResponse:
     """``<Dial>`` (number, SIP, client) or TaskRouter ``<Enqueue>``, carrying the call's context."""
-    target: AgentTarget | None = decision.target
-    assert target is not None
-    attrs = {"group": target.name, "call_sid": call_sid, **decision.context}
-    if target.kind == "taskrouter":
-        enqueue = Enqueue(None, workflow_sid=target.address)
-        enqueue.task(json.dumps(attrs, default=str))
-        resp.append(enqueue)
-        return resp
+    assert decision.target is not None
     whisper = public_base() + WHISPER_PATH + "?" + urlencode({"call": call_sid})
-    dial = Dial(timeout=target.timeout_s)
-    if target.kind == "number":
-        dial.number(target.address, url=whisper)
-    elif target.kind == "sip":
-        dial.sip(target.address, url=whisper)
-    else:
-        client = Client()
-        client.identity(target.address)
-        for key in ("group", "intent", "call_sid"):
-            if attrs.get(key):
-                client.parameter(name=key, value=str(attrs[key]))
-        client.parameter(name="summary", value=_agent_summary(decision.context)[:500])
-        dial.append(client)
-    resp.append(dial)
-    resp.say(NOBODY)  # reached only when the dial fails or nobody answers
-    resp.hangup()
-    return resp
-
-
-def _agent_summary(context: Mapping[str, Any]) -> str:
-    parts = []
-    if context.get("intent"):
-        parts.append(f"Caller asked about {str(context['intent']).replace('_', ' ')}.")
-    slots = context.get("slots")
-    if isinstance(slots, Mapping):
-        for key, value in slots.items():
-            if value not in (None, ""):
-                parts.append(f"{str(key).replace('_', ' ')}: {value}.")
-    transcript = context.get("transcript")
-    if isinstance(transcript, list):
-        said = [str(t.get("text", "")) for t in transcript
-                if isinstance(t, Mapping) and t.get("role") == "caller" and t.get("text")]
-        if said:
-            parts.append("They said: " + " ".join(said[-2:]))
-    return " ".join(parts) or "Transferred caller."
+    return transfer_twiml(resp, decision.target, _handoff(decision, call_sid), whisper)

@@ -63,6 +63,9 @@ class Listen:
     dtmf_inter_digit_s: float = 3.0
     hints: tuple[str, ...] = ()
     speech: bool = True
+    sensitive: str = ""
+    """Non-empty (the slot's name) while a card number, PIN... is asked for: the session masks
+    what the caller says or keys in its record and silences that stretch of the recording."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from ivr.dialog import (
     Transfer,
 )
 from ivr.errors import ProtocolError
+from ivr.handoff.redact import redact_caller
 from ivr.store import CallRecord, CallStore, Decision, Turn
 from ivr.tts import Speaker
 from ivr.vad import EndpointConfig, Endpointer, EndpointEvent, FrameClassifier, sounds_complete
@@ -153,6 +154,7 @@ class CallSession:
         self._clock = 0.0  # stream seconds
         self._inbound: bytearray | None = bytearray() if services.record_dir else None
         self._events: list[tuple[float, str, str]] = []
+        self._sensitive = ""  # the slot a sensitive entry is asked for, until the next Listen
         # dialogue state
         self._gen = 0
         self._busy = False  # a worker is computing the bot's next turn
@@ -209,7 +211,10 @@ class CallSession:
         elif isinstance(event, wire.Start):
             self._on_start(event)
         elif isinstance(event, wire.Dtmf):
-            self._events.append((self._clock, "dtmf", event.digit))
+            # Keys of a sensitive entry (card number, PIN) never reach the recording.
+            sensitive = bool(self._sensitive)
+            self._events.append((self._clock, "redacted" if sensitive else "dtmf",
+                                 "dtmf" if sensitive else event.digit))
             self._on_digit(event.digit)
         elif isinstance(event, wire.Mark):
             self._pending_marks.discard(event.name)
@@ -245,8 +250,8 @@ class CallSession:
 
     # ------------------------------------------------------------------ audio in
     def _on_media(self, payload: bytes) -> None:
-        if self._inbound is not None:
-            self._inbound += payload
+        if self._inbound is not None:  # a sensitive stretch is kept as mu-law silence
+            self._inbound += b"\xff" * len(payload) if self._sensitive else payload
         pcm = ulaw_to_pcm16(payload)
         n = pcm.size
         if n == 0:
@@ -520,6 +525,7 @@ class CallSession:
     def _on_control(self, d: Listen | Transfer | Hangup) -> None:
         if isinstance(d, Listen):
             self._listen = d
+            self._sensitive = d.sensitive
             self._digits = ""
             if not self._pending_marks:
                 self._listen_since = self._clock
@@ -586,6 +592,9 @@ class CallSession:
             self.record.outcome = "caller_hangup"
 
     def _record_turn(self, role: Literal["caller", "bot"], text: str, kind: str) -> None:
+        if role == "caller" and text:
+            said = [t.text for t in self.record.turns if t.role == "bot"] if self.record else []
+            text = redact_caller(text, kind, self._sensitive, said[-1] if said else "")
         if self.record is not None:
             self.record.turns.append(Turn(role, text, round(self._clock, 2), kind))
 

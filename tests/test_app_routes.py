@@ -13,6 +13,7 @@ from ivr.dialog import AgentTarget
 from ivr.store import CallRecord, Decision
 
 from .fakes import fake_services
+from .test_engine_support import Caller, factory
 
 TOKEN = "secret"
 BASE = "https://ivr.example.com"
@@ -47,11 +48,13 @@ def test_transfer_to_number_dials_with_agent_whisper(client) -> None:  # type: i
 
 def test_transfer_to_taskrouter_enqueues_task_with_context(client) -> None:  # type: ignore[no-untyped-def]
     target = AgentTarget("general", "taskrouter", "WW123")
-    ctx = {"intent": "returns", "transcript": [{"role": "caller", "text": "return my shoes"}]}
+    call = Caller(factory())  # the real engine's context, not a hand-made one
+    call.say("I want to return my shoes")
+    ctx = dict(call.last.context)  # type: ignore[union-attr]
     store(client).put_decision("CA2", Decision("transfer", target, ctx))
     body = post_action(client, "CA2").get_data(as_text=True)
     assert '<Enqueue workflowSid="WW123"><Task>{' in body
-    assert '"group": "general"' in body and '"intent": "returns"' in body
+    assert '"group":"general"' in body and '"intent":"returns"' in body
     assert "return my shoes" in body
 
 
@@ -85,11 +88,15 @@ def test_no_decision_apologises_and_transfers_to_default_group(client) -> None: 
 
 
 def test_whisper_tells_the_agent_what_the_caller_wants(client) -> None:  # type: ignore[no-untyped-def]
-    ctx = {"intent": "order_status", "slots": {"order_number": "4567"},
-           "transcript": [{"role": "caller", "text": "where is my order"}]}
+    call = Caller(factory())
+    call.say("where is my order")
+    call.say("4 5 6 7 8 9")
+    call.say("yes")                      # read-back confirmed; the lookup finds nothing
+    call.say("agent")
+    ctx = dict(call.last.context)  # type: ignore[union-attr]
     store(client).put_decision("CA8", Decision("transfer", AgentTarget("x", "number", "+1"), ctx))
     url = BASE + "/twilio/whisper?call=CA8"
     sig = RequestValidator(TOKEN).compute_signature(url, {})
     body = client.post("/twilio/whisper?call=CA8",
                        headers={"X-Twilio-Signature": sig}).get_data(as_text=True)
-    assert "order status" in body and "4567" in body and "where is my order" in body
+    assert "order status" in body and "456789" in body and "where is my order" in body

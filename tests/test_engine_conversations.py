@@ -51,8 +51,8 @@ def test_menu_by_keypad_then_transfer_with_context(call: Caller) -> None:
     assert t.context["intent"] == "billing"
     assert t.context["reason"] == "menu"
     assert t.context["call_sid"] == "CA123" and t.context["from"] == "+15555550199"
-    assert {"speaker": "caller", "text": "[keys 3]"} in t.context["transcript"]
-    assert t.context["transcript"][0] == {"speaker": "bot",
+    assert {"speaker": "caller", "text": "3", "kind": "dtmf", "t": 0.0} in t.context["transcript"]
+    assert t.context["transcript"][0] == {"speaker": "bot", "kind": "say", "t": 0.0,
                                           "text": "Thanks for calling Example Shop."}
 
 
@@ -261,10 +261,19 @@ def test_bank_hours_in_local_time(now: datetime, open_: bool) -> None:
 
 
 def test_frustration_by_sentiment(call: Caller) -> None:
+    call.say("this is useless")   # one upset turn is not enough evidence (a misheard word?)
+    assert not isinstance(call.last, Transfer)
     call.say("this is useless")
     t = call.last
     assert isinstance(t, Transfer) and t.context["reason"] == "frustration"
     assert call.texts == ["I'm sorry about the trouble. Let me connect you to a person."]
+    assert t.context["sentiment"]["frustrated"] is True
+    assert t.context["sentiment"]["evidence"] == ["this is useless", "this is useless"]
+
+
+def test_misheard_curse_on_the_first_turn_does_not_escalate(call: Caller) -> None:
+    call.say("damn you")          # ASR for "can you ...": negative, but a single turn
+    assert not isinstance(call.last, Transfer)
 
 
 def test_frustration_by_consecutive_failures(call: Caller) -> None:

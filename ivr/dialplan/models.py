@@ -292,6 +292,10 @@ class SlotDef(Model):
     min: float | None = None
     max: float | None = None
     """Range for number and amount."""
+    sensitive: bool = False
+    """A card number, PIN, CVV, SSN or account number: masked in every transcript, record, log,
+    handoff and recording, read back only partly ("ending in 4 2 4 2"); custom actions still get
+    the clear value, in memory."""
 
     @model_validator(mode="after")
     def _fits(self) -> SlotDef:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ivr.actions.runner import ActionCall, ActionFailed
@@ -35,7 +35,10 @@ from ivr.dialplan.models import (
 )
 from ivr.engine.slots import is_valid, parse_keys, parse_speech
 from ivr.engine.speech import has_fields, render, spoken
-from ivr.nlu.entities import parse_yes_no, sentiment_negative
+from ivr.handoff.redact import partial, redact_keys, redact_sensitive, redact_text
+from ivr.handoff.sentiment import Mood
+from ivr.nlu.entities import parse_yes_no
+from ivr.transcript import Transcript
 
 if TYPE_CHECKING:
     from ivr.engine.factory import PlanFactory
@@ -72,8 +75,15 @@ class PlanCall:
         self.plan = factory.plan
         self.info = info
         self.slots: dict[str, Any] = {}
-        self.transcript: list[dict[str, str]] = []
+        self.transcript = Transcript()
+        """What was said, already redacted (ivr.handoff.redact): the one transcript type."""
         self.intent: str | None = None
+        self.intent_confidence: float | None = None
+        self.options_tried: list[str] = []
+        self.options_rejected: list[str] = []
+        self.kb_answers: list[str] = []
+        self.verified: set[str] = set()
+        self.mood = Mood()
         self.reason = "requested"
         self.history: list[str] = []
         self.failures = 0
@@ -118,16 +128,27 @@ class PlanCall:
         """Speak ``text`` (and log it in the transcript handed to agents)."""
         d = Say(text, static=static, barge_in=barge_in)
         self.out.append(d)
-        self.transcript.append({"speaker": "bot", "text": text})
+        self.transcript.add("bot", text, "say")
         return d
 
     def _template(self, template: str, barge_in: bool = True, **extra: str) -> Say:
         """Say a template: static when it has no fields, else filled from slots."""
         if not has_fields(template):
             return self._say(template, barge_in=barge_in)
-        values = {n: spoken(v, self._slot_type(n)) for n, v in self.slots.items()}
+        values = {n: self._spoken_slot(n, v) for n, v in self.slots.items()}
         values.update(extra)
         return self._say(render(template, values), static=False, barge_in=barge_in)
+
+    def _spoken_slot(self, name: str, value: Any) -> str:
+        """A slot as spoken: sensitive ones only partly ("ending in 4 2 4 2")."""
+        sd = self.plan.slots.get(name)
+        if sd is not None and sd.sensitive:
+            return partial(value)
+        return spoken(value, self._slot_type(name))
+
+    def _sensitive(self, name: str) -> bool:
+        sd = self.plan.slots.get(name)
+        return bool(sd is not None and sd.sensitive)
 
     def _slot_type(self, name: str) -> str:
         sd = self.plan.slots.get(name)
@@ -144,8 +165,15 @@ class PlanCall:
             "intent": self.intent,
             "reason": self.reason,
             "node": self.wait.node if self.wait else None,
-            "slots": dict(self.slots),
-            "transcript": list(self.transcript),
+            "slots": {k: (partial(v) if self._sensitive(k) else v) for k, v in self.slots.items()},
+            "slot_meta": {k: {"verified": k in self.verified, "sensitive": self._sensitive(k)}
+                          for k in self.slots},
+            "intent_confidence": self.intent_confidence,
+            "options_tried": list(self.options_tried),
+            "options_rejected": list(self.options_rejected),
+            "kb_answers": list(self.kb_answers),
+            "sentiment": self.mood.to_json(),
+            "transcript": self.transcript.to_json(),
         }
         json.dumps(ctx)  # the contract: it must serialise (raises here, caught, if not)
         return ctx
@@ -209,6 +237,12 @@ class PlanCall:
         self._listen_now(_Wait("menu", name, prompt, reprompt, listen))
 
     def _collect_listen(self, node: CollectNode, sd: SlotDef) -> Listen:
+        listen = self._plain_collect_listen(node, sd)
+        if sd.sensitive:
+            return replace(listen, sensitive=node.slot)
+        return listen
+
+    def _plain_collect_listen(self, node: CollectNode, sd: SlotDef) -> Listen:
         t = self._timeout(node)
         if sd.type in ("digits", "number", "amount"):
             n = sd.max_length or 20
@@ -268,7 +302,7 @@ class PlanCall:
             latest_text=self.last_text,
             intent=self.intent,
             confidence=self.last_confidence,
-            transcript=list(self.transcript),
+            transcript=self.transcript.to_json(),
             slot_names=list(self.plan.slots),
             intents=[],
             metadata={"call_sid": self.info.call_sid, "from": self.info.from_number,
@@ -293,6 +327,7 @@ class PlanCall:
                 except (TypeError, ValueError):
                     value = str(value)
                 self.slots[ev["name"]] = value
+                self.verified.add(ev["name"])  # a system of record set it
             elif kind == "reset_slots":
                 self.slots.clear()
             elif kind == "followup" and isinstance(ev.get("name"), str):
@@ -311,13 +346,9 @@ class PlanCall:
         if self.wait is None:  # the call already ended or was handed over
             self.out.append(Hangup("completed"))
             return
+        shown = self._log_caller(ev)
         if ev.kind == "speech":
             self.last_text, self.last_confidence = ev.text, ev.confidence
-            self.transcript.append({"speaker": "caller", "text": ev.text})
-        elif ev.kind == "dtmf":
-            self.transcript.append({"speaker": "caller", "text": f"[keys {ev.digits}]"})
-        else:
-            self.transcript.append({"speaker": "caller", "text": "[silence]"})
         if ev.kind == "no_input":
             self._no_input()
             return
@@ -325,11 +356,9 @@ class PlanCall:
             self._no_match()
             return
         fr = self.plan.frustration
-        if (
-            ev.kind == "speech"
-            and fr is not None
-            and fr.negative_sentiment
-            and sentiment_negative(ev.text)
+        upset = ev.kind == "speech" and self.mood.observe(ev.text, shown)
+        if upset and fr is not None and fr.negative_sentiment and self.mood.frustrated(
+            self.failures
         ):
             self._frustrated()
             return
@@ -344,6 +373,28 @@ class PlanCall:
             self._in_confirm_intent(ev)
         elif mode == "question":
             self._in_question(ev)
+
+    def _log_caller(self, ev: CallerInput) -> str:
+        """Add the caller's turn to the transcript, redacted at the source; returns the text kept.
+
+        An answer to a sensitive slot's question is masked whole; anything else goes through the
+        detectors (a card number said in a menu, a PIN after "my PIN is")."""
+        sensitive = None
+        if self.wait is not None and self.wait.mode == "collect":
+            node = self.f.node(self.wait.node)
+            if isinstance(node, CollectNode) and self._sensitive(node.slot):
+                sensitive = node.slot
+        hint = self.wait.prompt[-1].text if self.wait is not None and self.wait.prompt else ""
+        if ev.kind == "speech":
+            red = redact_sensitive(ev.text, sensitive) if sensitive else redact_text(ev.text, hint)
+            self.transcript.add("caller", red.text, "speech", redactions=red.kinds)
+            return red.text
+        if ev.kind == "dtmf":
+            red = redact_keys(ev.digits, sensitive, hint)
+            self.transcript.add("caller", red.text, "dtmf", redactions=red.kinds)
+            return red.text
+        self.transcript.add("caller", "", "no_input")
+        return ""
 
     def _succeeded(self) -> None:
         self.failures = 0
@@ -376,7 +427,7 @@ class PlanCall:
                 self._say(gi.say)
             for s in wait.prompt:
                 self.out.append(s)
-                self.transcript.append({"speaker": "bot", "text": s.text})
+                self.transcript.add("bot", s.text, "say")
             self._listen_now(wait)
         elif name == "goodbye":
             self._template(gi.say or self.plan.settings.goodbye)
@@ -431,15 +482,20 @@ class PlanCall:
                 self._succeeded()
                 entry = hit[0]
                 self.intent = f"faq:{getattr(entry, 'id', None) or 'answer'}"
+                self.intent_confidence = round(float(hit[1]), 3)
+                self.kb_answers.append(self.intent[4:])
                 self._say(entry.answer)
                 self.wait = None
                 self._go(kb.then)
                 return True
         found = next((o for o in menu.options if o.name == m.intent), None)
         if found is not None and m.confidence >= th.accept:
+            self.intent_confidence = round(float(m.confidence), 3)
             self._choose(found)
             return True
         if found is not None and m.confidence >= th.confirm:
+            self.intent_confidence = round(float(m.confidence), 3)
+            self.options_tried.append(found.name)
             assert self.wait is not None
             say = self._template(self.plan.settings.confirm_intent, option=found.name)
             listen = Listen(timeout_s=self._timeout(menu), dtmf_max_digits=1, hints=("yes", "no"))
@@ -449,6 +505,8 @@ class PlanCall:
 
     def _choose(self, opt: Option) -> None:
         self._succeeded()
+        if not self.options_tried or self.options_tried[-1] != opt.name:
+            self.options_tried.append(opt.name)
         self.intent = opt.intent_name
         self.reason = "menu"
         if opt.transfer is not None:
@@ -478,6 +536,7 @@ class PlanCall:
         if yn is True:
             self._choose(option)
         elif yn is False:
+            self.options_rejected.append(option.name)
             self._say("Okay.")
             self._enter_menu(menu_name, node)
         elif not self._best_option(menu_name, node, ev):
@@ -548,7 +607,8 @@ class PlanCall:
         template = (
             node.confirm if isinstance(node.confirm, str) else self.plan.settings.confirm_value
         )
-        say = self._template(template, value=spoken(value, sd.type))
+        shown = partial(value) if sd.sensitive else spoken(value, sd.type)
+        say = self._template(template, value=shown)
         listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=("yes", "no"))
         self._listen_now(_Wait("confirm_value", self.wait.node, [say], [say], listen, value=value))
 
@@ -588,6 +648,7 @@ class PlanCall:
         if yn is True:
             self._succeeded()
             self.slots[node.slot] = self.wait.value
+            self.verified.add(node.slot)
             self._go(node.then)
             return
         if yn is False:
@@ -658,5 +719,5 @@ class PlanCall:
         wait = self.wait
         for s in wait.reprompt:
             self.out.append(s)
-            self.transcript.append({"speaker": "bot", "text": s.text})
+            self.transcript.add("bot", s.text, "say")
         self._listen_now(wait)

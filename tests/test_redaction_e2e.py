@@ -1,0 +1,105 @@
+"""Done-when of PII redaction: a caller keys a card number and says a PIN through the real server
+(real ASR, real WebSocket, the simulated Twilio player); afterwards no artefact holds either --
+call record, JSON-lines log, server log, recorded fixture (metadata and replayed keys), the
+after-stream TwiML (Task attributes / Dial), the agent whisper -- while the custom action, which
+approves only the exact card and PIN, still received them in clear.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+import wave
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import yaml
+from twilio.request_validator import RequestValidator
+
+from ivr.caller import play_call
+from ivr.caller.local_server import LocalServer
+
+from .conftest import REPO_ROOT
+
+PII = REPO_ROOT / "tests" / "pii"
+CARD = "4242424242424242"
+PIN = "246810"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    tmp = tmp_path_factory.mktemp("pii")
+    args = ["--record", str(tmp / "records"), "--call-log", str(tmp / "calls.jsonl")]
+    with LocalServer(PII / "pay.yaml", args, workdir=tmp) as srv:
+        yield srv
+
+
+def _flat(text: str) -> str:
+    """Digits as they could be spelled anywhere: separators and digit words folded away."""
+    words = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+             "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+    text = re.sub(r"\b(" + "|".join(words) + r")\b", lambda m: words[m.group(1)], text.lower())
+    return re.sub(r"[\s,\-]+", "", text)
+
+
+def _whisper(srv: LocalServer, call_sid: str) -> str:
+    url = f"{srv.url}/twilio/whisper?call={call_sid}"
+    sig = RequestValidator(srv.token).compute_signature(url, {})
+    req = urllib.request.Request(url, data=b"", method="POST",
+                                 headers={"X-Twilio-Signature": sig})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.read().decode()
+
+
+@pytest.mark.slow
+def test_card_and_pin_are_in_no_artefact(server: LocalServer) -> None:
+    report = play_call(PII / "card_pin", server.url, server.token, speed=2.0, timeout_s=180)
+    report.print()
+    assert report.ok, f"{report.failures}\n--- server log ---\n{server.output()}"
+    # The action approved: it saw the full card number and the PIN (in memory).
+    assert report.outcome == "transfer: payments_desk"
+    said = " ".join(t for turn in report.turns for t in turn.bot)
+    assert "ending in 4 2 4 2" in said
+
+    record = server.get_record(report.call_sid)
+    caller_turns = [t for t in record["turns"] if t["role"] == "caller"]  # type: ignore[union-attr,index]
+    assert any("[card_number" in t["text"] or "card number ending" in t["text"]
+               for t in caller_turns), caller_turns
+    assert any(t["text"] == "[pin]" for t in caller_turns), caller_turns
+    assert record["intent"] == "payment"
+
+    rec_dir = server.workdir / "records" / report.call_sid
+    deadline = time.monotonic() + 15  # the server saves the recording once the socket closed
+    while not (rec_dir / "call.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    meta = yaml.safe_load((rec_dir / "call.yaml").read_text())
+    keyed = "".join(str(e.get("dtmf", "")) for e in meta.get("events", []))
+    assert keyed == "", keyed  # the card number's tones were dropped from the recording
+
+    artefacts = {
+        "record": str(record),
+        "jsonl": (server.workdir / "calls.jsonl").read_text(),
+        "server log": server.log_path.read_text(errors="replace"),
+        "fixture": "\n".join(p.read_text() for p in rec_dir.rglob("*.yaml")),
+        "twiml (Task attributes / Dial)": report.twiml,
+        "whisper": _whisper(server, report.call_sid),
+    }
+    assert report.twiml and "<Dial" in report.twiml
+    for name, text in artefacts.items():
+        assert report.call_sid in text or name.startswith(("twiml", "whisper")), name
+        if name in ("record", "jsonl", "whisper"):  # they do carry the masked form
+            assert "ending4242" in _flat(text) or "endingin4242" in _flat(text), name
+        flat = _flat(text)
+        assert CARD not in flat, f"card number found in {name}"
+        assert PIN not in flat, f"PIN found in {name}"
+        assert "42424242" not in flat, f"most of the card number found in {name}"
+
+    # The PIN was spoken: that stretch of the recording is silence, not the caller's voice.
+    with wave.open(str(rec_dir / "inbound.wav")) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        rate = w.getframerate()
+    quiet = np.flatnonzero(pcm != 0)
+    longest_zero_run = int(np.max(np.diff(quiet))) if quiet.size > 1 else pcm.size
+    assert longest_zero_run / rate >= 2.0, longest_zero_run / rate

@@ -10,6 +10,7 @@ before anything else happens.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -20,10 +21,11 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from ivr.config import Settings
 from ivr.errors import ForbiddenRequest, IvrError
-from ivr.handoff import HandoffContext, transfer_twiml, whisper_twiml
+from ivr.handoff import HandoffContext, screenpop, transfer_twiml, whisper_twiml
 from ivr.security import check_signature
 from ivr.session import APOLOGY, CallSession, Services
 from ivr.store import CallRecord, Decision
+from ivr.transcript import Turn
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ def create_app(settings: Settings, services: Services) -> Flask:
     app.config["IVR_SERVICES"] = services
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": None, "max_message_size": 1 << 20}
     sock = Sock(app)
+    pop_secret = settings.screen_pop_secret or secrets.token_hex(32)
+    app.config["IVR_SCREEN_POP_SECRET"] = pop_secret
+    app.register_blueprint(screenpop.blueprint(_screen_pop, lambda: pop_secret))
 
     @app.errorhandler(ForbiddenRequest)
     def forbidden(exc: ForbiddenRequest) -> tuple[Response, int]:
@@ -186,11 +191,37 @@ def _handoff(decision: Decision, call_sid: str) -> HandoffContext:
     """The typed handoff context for a stored decision (parsed here, at the edge)."""
     group = decision.target.name if decision.target is not None else ""
     try:
-        return HandoffContext.from_engine(call_sid, group, decision.context)
+        ctx = HandoffContext.from_engine(call_sid, group, decision.context)
     except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         # A malformed context must not drop the caller: transfer with what is certain.
         log.error("call %s: bad handoff context (%s); transferring without it", call_sid, exc)
-        return HandoffContext.from_engine(call_sid, group, {"reason": "error"})
+        ctx = HandoffContext.from_engine(call_sid, group, {"reason": "error"})
+    secret = current_app.config["IVR_SCREEN_POP_SECRET"]
+    url = screenpop.signed_url(public_base(), secret, call_sid)
+    return ctx.model_copy(update={"screen_pop_url": url})
+
+
+def _screen_pop(call_sid: str) -> screenpop.ScreenPop | None:
+    """The agent page's data: the live record (turns so far) and, once decided, the context."""
+    store = _services().store
+    record, decision = store.get_record(call_sid), store.get_decision(call_sid)
+    if record is None and decision is None:
+        return None
+    ctx = None
+    if decision is not None and decision.outcome == "transfer":
+        group = decision.target.name if decision.target is not None else ""
+        try:
+            ctx = HandoffContext.from_engine(call_sid, group, decision.context)
+        except (ValueError, TypeError) as exc:
+            log.error("call %s: bad handoff context for the screen-pop: %s", call_sid, exc)
+    # Edge adapter: the store's record turns still say ``role``; the page reads ivr.transcript.
+    turns = [Turn.from_parts(t.role, t.text, t.kind, t.t)
+             for t in (record.turns if record is not None else [])]
+    faq = getattr(_services().plan(), "faq", None)
+    search = getattr(faq, "search", None)
+    return screenpop.build(call_sid, turns, ctx, record.outcome if record else None,
+                           record.intent if record else None,
+                           (lambda q, k: search(q, k=k)) if callable(search) else None)
 
 
 def _transfer_twiml(resp: VoiceResponse, decision: Decision, call_sid: str) -> VoiceResponse:

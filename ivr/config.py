@@ -43,6 +43,9 @@ class Settings(BaseModel):
     """Pretend the current time is this (ISO 8601 with offset) for business hours. Tests only."""
     expose_call_records: bool = True
     """Serve GET /calls/<CallSid> (transcripts) to signed or development requests."""
+    screen_pop_secret: str = ""
+    """HMAC key of the agent screen-pop links (its own, never the Twilio token). Empty: a random
+    one per process (links then die with the process)."""
 
     @field_validator("public_url")
     @classmethod
@@ -74,6 +77,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "prompt_cache_dir": env.get("IVR_PROMPT_CACHE", "voices/cache"),
         "call_log": env.get("IVR_CALL_LOG", ""),
         "now": env.get("IVR_NOW", ""),
+        "screen_pop_secret": env.get("IVR_SCREEN_POP_SECRET", ""),
     }
     for key in ("asr_threads", "workers"):
         if f"IVR_{key.upper()}" in env:

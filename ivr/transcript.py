@@ -55,6 +55,15 @@ class Turn:
         return cls(speaker, str(data.get("text", "")), kind,  # type: ignore[arg-type]
                    float(data.get("t", 0.0)), tuple(str(r) for r in red))
 
+    @classmethod
+    def from_parts(cls, speaker: str, text: str, kind: str, t: float = 0.0) -> Turn:
+        """From loose parts (e.g. a store row); an unknown kind becomes the speaker's usual one."""
+        if speaker not in _SPEAKERS:
+            raise ValueError(f"unknown speaker {speaker!r}")
+        if kind not in _KINDS:
+            kind = "say" if speaker == "bot" else "speech"
+        return cls(speaker, text, kind, t)  # type: ignore[arg-type]
+
 
 @dataclass(slots=True)
 class Transcript:

@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
+import ivr.handoff.qa  # noqa: F401  (its call_qa table is in Base.metadata)
 import ivr.handoff.tickets  # noqa: F401  (its ticket_outbox table is in Base.metadata)
 from ivr.dialog import AgentTarget
 from ivr.store import CallRecord, Decision, MemoryStore, Turn

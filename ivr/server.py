@@ -20,6 +20,7 @@ from ivr.asr import AsrConfig, Transcriber
 from ivr.config import Settings
 from ivr.dialog import DialogFactory
 from ivr.errors import ConfigError
+from ivr.handoff.wiring import handoff_sinks
 from ivr.session import Services
 from ivr.store import MemoryStore
 from ivr.tts import Speaker, VoiceConfig
@@ -113,7 +114,8 @@ def build_services(settings: Settings) -> Services:
         transcriber=transcriber,
         speaker=speaker,
         executor=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="model"),
-        store=MemoryStore(log_path=settings.call_log or None),
+        store=MemoryStore(log_path=settings.call_log or None,
+                          sinks=handoff_sinks(factory, settings.public_url)),
         plan=plan,
         endpoint=EndpointConfig(end_silence_s=settings.end_silence_s),
         vad_aggressiveness=settings.vad_aggressiveness,

@@ -7,11 +7,15 @@ approves only the exact card and PIN, still received them in clear.
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
+import threading
 import time
 import urllib.request
 import wave
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -28,11 +32,43 @@ CARD = "4242424242424242"
 PIN = "246810"
 
 
+class _Tickets:
+    """The operator's ticket system: keeps every body it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+        self.got = threading.Event()
+        rx = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                rx.bodies.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                rx.got.set()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/tickets"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def tickets() -> Iterator[_Tickets]:
+    rx = _Tickets()
+    yield rx
+    rx.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tickets: _Tickets) -> Iterator[LocalServer]:
     tmp = tmp_path_factory.mktemp("pii")
     args = ["--record", str(tmp / "records"), "--call-log", str(tmp / "calls.jsonl")]
-    with LocalServer(PII / "pay.yaml", args, workdir=tmp) as srv:
+    env = {"IVR_DB_URL": f"sqlite:///{tmp / 'calls.db'}", "IVR_DB_SPOOL": str(tmp / "spool"),
+           "IVR_TICKETS_WEBHOOK": tickets.url, "IVR_TICKETS_SECRET": "s3cret"}
+    with LocalServer(PII / "pay.yaml", args, workdir=tmp, env=env) as srv:
         yield srv
 
 
@@ -54,7 +90,7 @@ def _whisper(srv: LocalServer, call_sid: str) -> str:
 
 
 @pytest.mark.slow
-def test_card_and_pin_are_in_no_artefact(server: LocalServer) -> None:
+def test_card_and_pin_are_in_no_artefact(server: LocalServer, tickets: _Tickets) -> None:
     report = play_call(PII / "card_pin", server.url, server.token, speed=2.0, timeout_s=180)
     report.print()
     assert report.ok, f"{report.failures}\n--- server log ---\n{server.output()}"
@@ -78,7 +114,16 @@ def test_card_and_pin_are_in_no_artefact(server: LocalServer) -> None:
     keyed = "".join(str(e.get("dtmf", "")) for e in meta.get("events", []))
     assert keyed == "", keyed  # the card number's tones were dropped from the recording
 
+    assert tickets.got.wait(30), "no ticket was delivered"
+    ticket = json.loads(tickets.bodies[-1])
+    assert ticket["call_sid"] == report.call_sid and ticket["issue_type"] == "payment"
+    with sqlite3.connect(server.workdir / "calls.db") as conn:
+        db_dump = "\n".join(conn.iterdump())
+    assert report.call_sid in db_dump and "ticket_outbox" in db_dump and "call_qa" in db_dump
+
     artefacts = {
+        "records database (calls, ticket outbox, QA)": db_dump,
+        "ticket": "\n".join(tickets.bodies),
         "record": str(record),
         "jsonl": (server.workdir / "calls.jsonl").read_text(),
         "server log": server.log_path.read_text(errors="replace"),
@@ -89,7 +134,7 @@ def test_card_and_pin_are_in_no_artefact(server: LocalServer) -> None:
     assert report.twiml and "<Dial" in report.twiml
     for name, text in artefacts.items():
         assert report.call_sid in text or name.startswith(("twiml", "whisper")), name
-        if name in ("record", "jsonl", "whisper"):  # they do carry the masked form
+        if name in ("record", "jsonl", "whisper", "ticket"):  # they carry the masked form
             assert "ending4242" in _flat(text) or "endingin4242" in _flat(text), name
         flat = _flat(text)
         assert CARD not in flat, f"card number found in {name}"

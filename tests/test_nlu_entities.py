@@ -8,13 +8,11 @@ from decimal import Decimal
 import pytest
 
 from ivr.nlu.entities import (
-    frustration_score,
     parse_amount,
     parse_date,
     parse_digits,
     parse_number,
     parse_yes_no,
-    sentiment_negative,
 )
 
 
@@ -178,31 +176,6 @@ def test_parse_number(text: str, expected: int) -> None:
 @pytest.mark.parametrize("text", ["", "none", "a lot"])
 def test_parse_number_none(text: str) -> None:
     assert parse_number(text) is None
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "This is useless.",
-        "you're stupid",
-        "I already said that!",
-        "let me speak to a human",
-        "I want a real person",
-        "you don't understand, this is ridiculous",
-        "for god's sake",
-    ],
-)
-def test_frustrated(text: str) -> None:
-    assert sentiment_negative(text)
-    assert frustration_score(text) == 1.0
-
-
-@pytest.mark.parametrize(
-    "text", ["I'd like to check my order", "yes please", "hello", "thank you so much", ""]
-)
-def test_not_frustrated(text: str) -> None:
-    assert not sentiment_negative(text)
-    assert frustration_score(text) < 0.5
 
 
 @pytest.mark.parametrize("text,digits", [

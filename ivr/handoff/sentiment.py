@@ -38,13 +38,13 @@ def score(text: str) -> float:
 
 
 _BARE_ANSWER = re.compile(
-    r"^\W*(no|nope|nah|no thanks|no thank you|not really|not now|no sorry|sorry no)\W*$", re.I)
+    r"^(no|nope|nah|no thanks|no thank you|not really|not now|no sorry|sorry no)$", re.I)
 
 
 def turn_score(text: str) -> float | None:
     """The score of a caller turn, or None for a bare "no" (an answer, not an emotion: VADER
     scores "no" at -0.3, and callers say it to every yes/no question)."""
-    if _BARE_ANSWER.match(text):
+    if _BARE_ANSWER.match(" ".join(re.sub(r"[^\w\s']", " ", text).split())):
         return None
     return score(text)
 

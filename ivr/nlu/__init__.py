@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from ivr.nlu.embedder import Embedder, default_embedder
 from ivr.nlu.entities import (
-    frustration_score,
     parse_amount,
     parse_date,
     parse_digits,
     parse_number,
     parse_yes_no,
-    sentiment_negative,
 )
 from ivr.nlu.intents import IntentClassifier, IntentResult
 from ivr.nlu.kb import FaqEntry, KnowledgeBase
@@ -27,11 +25,9 @@ __all__ = [
     "IntentResult",
     "KnowledgeBase",
     "default_embedder",
-    "frustration_score",
     "parse_amount",
     "parse_date",
     "parse_digits",
     "parse_number",
     "parse_yes_no",
-    "sentiment_negative",
 ]

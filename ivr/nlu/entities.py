@@ -353,35 +353,3 @@ def _next_month_day(today: date, month: int, day: int) -> date | None:
     if this_year is not None and this_year >= today:
         return this_year
     return _safe_date(today.year + 1, month, day)
-
-
-_FRUSTRATION = (
-    ("useless", 1.0), ("stupid", 1.0), ("ridiculous", 1.0), ("waste of time", 1.0),
-    ("i already said", 1.0), ("i already told", 1.0), ("i just said", 1.0), ("i said", 0.5),
-    ("speak to a human", 1.0), ("talk to a human", 1.0), ("real person", 1.0), ("human being", 1.0),
-    ("speak to someone", 0.7), ("talk to someone", 0.7), ("representative", 0.7), ("operator", 0.5),
-    ("agent", 0.5), ("not listening", 1.0), ("you don't understand", 1.0), ("doesn't work", 0.7),
-    ("not working", 0.7), ("terrible", 1.0), ("awful", 1.0), ("hate", 1.0), ("annoying", 1.0),
-    ("frustrat", 1.0), ("damn", 1.0), ("hell", 0.7), ("shit", 1.0), ("fuck", 1.0),
-    ("for god's sake", 1.0), ("come on", 0.5), ("again", 0.3), ("robot", 0.7), ("machine", 0.5),
-)  # fmt: skip
-FRUSTRATION_THRESHOLD = 1.0
-
-
-def frustration_score(text: str) -> float:
-    """A 0..1 lexical frustration score: sum of cue weights, capped at 1.
-
-    Lexical on purpose: it runs on every turn, is explainable in a call review ("the caller said
-    'useless'"), and the dialplan's frustration rule only needs "escalate or not".
-    """
-    t = " " + " ".join(_tokens(text)) + " "
-    score = 0.0
-    for cue, weight in _FRUSTRATION:
-        if (" " + cue) in t and (cue == "frustrat" or (" " + cue + " ") in t):
-            score += weight
-    return min(score, 1.0)
-
-
-def sentiment_negative(text: str) -> bool:
-    """Whether the caller sounds frustrated enough for the dialplan's frustration rule."""
-    return frustration_score(text) >= FRUSTRATION_THRESHOLD

@@ -61,3 +61,9 @@ def test_partial_read_back_and_scrub() -> None:
     assert partial("8375") == "of 4 digits"
     assert scrub({"a": ["card 4111 1111 1111 1111"], "n": 3}) == {
         "a": ["card [card number ending 1111]"], "n": 3}
+
+
+def test_sensitive_answers_without_digits_are_kept() -> None:
+    assert redact_caller("Yes, that's right.", "speech", "card_number") == "Yes, that's right."
+    assert redact_caller("no it's two four six eight one one", "speech", "pin") == "[pin]"
+    assert redact_caller("1", "dtmf", "card_number") == "1"

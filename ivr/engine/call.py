@@ -377,10 +377,11 @@ class PlanCall:
     def _log_caller(self, ev: CallerInput) -> str:
         """Add the caller's turn to the transcript, redacted at the source; returns the text kept.
 
-        An answer to a sensitive slot's question is masked whole; anything else goes through the
-        detectors (a card number said in a menu, a PIN after "my PIN is")."""
+        An answer to a sensitive slot's question or read-back is masked whole when it holds
+        digits; anything else goes through the detectors (a card number said in a menu, a PIN
+        after "my PIN is")."""
         sensitive = None
-        if self.wait is not None and self.wait.mode == "collect":
+        if self.wait is not None and self.wait.mode in ("collect", "confirm_value"):
             node = self.f.node(self.wait.node)
             if isinstance(node, CollectNode) and self._sensitive(node.slot):
                 sensitive = node.slot
@@ -609,7 +610,8 @@ class PlanCall:
         )
         shown = partial(value) if sd.sensitive else spoken(value, sd.type)
         say = self._template(template, value=shown)
-        listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=("yes", "no"))
+        listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=("yes", "no"),
+                        sensitive=node.slot if sd.sensitive else "")  # "no, it's 4 2 4 1..."
         self._listen_now(_Wait("confirm_value", self.wait.node, [say], [say], listen, value=value))
 
     def _invalid(self, node: CollectNode) -> None:

@@ -127,7 +127,7 @@ def redact_keys(digits: str, sensitive: str | None = None, hint: str = "") -> Re
     """Mask keyed digits: all of them for a sensitive entry (``sensitive`` = the slot's kind),
     else by the same detectors as speech (a card number keyed into an order-number prompt)."""
     core = digits.rstrip("#*")
-    if sensitive:
+    if sensitive and len(core) > 1:  # one key is a menu/yes-no answer, never a secret
         kind = "card_number" if _looks_like_card(core) else sensitive
         return Redacted(mask_for(kind, core), (kind,))
     found = _classify(core, "", hint) if core.isdigit() else None
@@ -137,8 +137,11 @@ def redact_keys(digits: str, sensitive: str | None = None, hint: str = "") -> Re
 
 
 def redact_sensitive(text: str, kind: str) -> Redacted:
-    """A caller turn answering a sensitive slot's question: nothing of it is kept but a mask."""
+    """A caller turn answering a sensitive slot's question (or its read-back): when it holds any
+    digits, nothing of it is kept but a mask."""
     digits = "".join(d for _, _, d in _digit_runs(text))
+    if not digits:  # "yes, that's right" to a read-back: nothing secret in it
+        return redact_text(text)
     kind = "card_number" if _looks_like_card(digits) else kind
     return Redacted(mask_for(kind, digits), (kind,))
 

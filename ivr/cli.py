@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("IVR_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ivr.handoff.redact import install_log_redaction
+
+    install_log_redaction()  # a backstop: values are redacted at the source already
     try:
         if args.command == "serve":
             return _serve(args)

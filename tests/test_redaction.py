@@ -67,3 +67,27 @@ def test_sensitive_answers_without_digits_are_kept() -> None:
     assert redact_caller("Yes, that's right.", "speech", "card_number") == "Yes, that's right."
     assert redact_caller("no it's two four six eight one one", "speech", "pin") == "[pin]"
     assert redact_caller("1", "dtmf", "card_number") == "1"
+
+
+def test_log_lines_are_masked_as_a_backstop() -> None:
+    import io
+    import logging
+
+    from ivr.handoff.redact import RedactingFilter
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.addFilter(RedactingFilter())
+    log = logging.getLogger("ivr.test.redaction")
+    log.addHandler(handler)
+    try:
+        log.error("lookup failed for %s", "4111 1111 1111 1111")
+        try:
+            raise ValueError("bad card 4111111111111111")
+        except ValueError:
+            log.exception("action raised")
+    finally:
+        log.removeHandler(handler)
+    out = buf.getvalue()
+    assert "4111 1111 1111 1111" not in out and "4111111111111111" not in out
+    assert out.count("ending 1111") >= 2  # the message, the traceback

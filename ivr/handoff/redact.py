@@ -12,6 +12,7 @@ A masked card keeps its last four digits (what PCI DSS allows to show), nothing 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -170,3 +171,26 @@ def redact_caller(text: str, kind: str, sensitive: str = "", hint: str = "") -> 
     if sensitive:
         return redact_sensitive(text, sensitive).text
     return redact_text(text, hint).text
+
+
+class RedactingFilter(logging.Filter):
+    """A backstop on log handlers: a card number, IBAN or SSN that reached a log line anyway
+    (an exception message quoting a value) is masked before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        red = redact_text(message)
+        if red.kinds:
+            record.msg, record.args = red.text, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text).text
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> None:
+    """Add :class:`RedactingFilter` to every handler of ``logger`` (default: the root logger)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

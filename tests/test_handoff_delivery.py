@@ -72,6 +72,7 @@ def test_taskrouter_attributes_are_the_versioned_context(client) -> None:  # typ
     assert said == ["the website isn't working, I can't log in"]
     assert "can't log in" in attrs["summary"] and attrs["summary"].startswith("Wants technical")
     assert attrs["options_tried"] == ["technical support"]
+    assert attrs["screen_pop_url"].startswith(BASE + "/agent/calls/CAtr?exp=")
     HandoffContext.model_validate(attrs)  # what we send parses back as the schema
 
 
@@ -81,6 +82,7 @@ def test_client_parameters_carry_summary_and_intent(client) -> None:  # type: ig
     assert params["intent"] == "billing" and params["group"] == "billing"
     assert "question about my bill" in params["summary"]
     assert params["schema"] == SCHEMA
+    assert params["screen_pop_url"].startswith(BASE + "/agent/calls/CAcl?exp=")
 
 
 def test_sip_headers_in_the_uri(client) -> None:  # type: ignore[no-untyped-def]

@@ -65,6 +65,47 @@ def load_maia(root: Path) -> dict[str, list[Row]]:
     return out
 
 
+def load_maia_dialogues(root: Path, split: str) -> list[list[Row]]:
+    """Per dialogue of ``split``: its customer turns (sentences joined), negative if any is."""
+    orig = root / "orig"
+    labels = (orig / "labels.txt").read_text().split()
+    out: list[list[Row]] = []
+    for subset, split_file in MAIA_PAIRS.items():
+        splits = json.loads((orig / f"{split_file}_splits_a.json").read_text())
+        which = {d: s for s in ("val", "test") for d in splits.get(s, [])}
+        for dialogue in json.loads((orig / f"{subset}_a.json").read_text()):
+            if which.get(dialogue["id"], "train") != split:
+                continue
+            turns: list[Row] = []
+            for turn in dialogue["turns"]:
+                if turn.get("floor") != "inbound":
+                    continue
+                kept = [(" ".join(str(t).split()), labels[c] in NEGATIVE)
+                        for t, c in zip(turn["text_mt"], turn["Emotion"], strict=True)]
+                kept = [(t, g) for t, g in kept
+                        if t and not _PLACEHOLDER.match(t) and not t.startswith(_UPLOAD)]
+                if kept:
+                    turns.append((" ".join(t for t, _ in kept), any(g for _, g in kept)))
+            out.append(turns)
+    return out
+
+
+def dialogue_level(dialogues: list[list[Row]]) -> dict[str, object]:
+    """The engine's rule over whole conversations: does it flag the dialogues with >= 2 upset
+    customer turns, and how often does one upset turn alone (the old single-turn rule) fire?"""
+    gold, two_turn, one_turn = [], [], []
+    for turns in dialogues:
+        mood = sentiment.Mood()
+        for text, _ in turns:
+            mood.observe(text)
+        gold.append(sum(g for _, g in turns) >= 2)
+        two_turn.append(mood.frustrated(failures=0))
+        one_turn.append(mood.upset_turns >= 1)
+    return {"gold": "dialogues with >= 2 negative customer turns",
+            "rule_two_upset_turns": prf(two_turn, gold),
+            "single_turn_rule": prf(one_turn, gold)}
+
+
 def load_xed(root: Path) -> list[Row]:
     with (root / "xed_en.tsv").open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -116,6 +157,8 @@ def run(limit: int | None) -> dict[str, object]:
         "xed_en": {},
     }
     sets: dict[str, list[Row]] = {"train_val": tune, "test": maia["test"]}
+    result["maia_dqe_dialogues_test"] = dialogue_level(
+        load_maia_dialogues(SHARED / "maia_dqe", "test"))
     xed = load_xed(SHARED / "xed_en")
     if limit:
         xed = xed[:limit]

@@ -29,12 +29,17 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.handoff.tickets_cli import main as tickets_main
 
         return tickets_main(argv[1:])
+    if argv and argv[0] == "qa":
+        from ivr.handoff.qa_cli import main as qa_main
+
+        return qa_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR for Twilio.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("call", help="play a recorded-call fixture or WAV through a server (see --help)")
     sub.add_parser("check", help="validate dialplan files: ivr check FILE...")
     sub.add_parser("tickets", help="list the ticket outbox or run its delivery worker")
+    sub.add_parser("qa", help="call QA findings summed per plan (records database)")
     s = sub.add_parser("serve", help="run the Twilio webhook + Media Streams server")
     _serve_args(s)
     d = sub.add_parser("demo", help="start a local server and play a recorded call through it")

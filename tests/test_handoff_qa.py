@@ -80,5 +80,9 @@ def test_findings_are_stored_and_summed_per_plan(tmp_path: Path) -> None:
         s = summary(db, "Example Shop")
         assert s["calls"] == 2 and s["calls_with"]["no_match_streak"] == 1
         assert s["calls_with"]["dead_air"] == 0
+        from ivr.handoff.qa_cli import main
+
+        assert main(["--db", f"sqlite:///{tmp_path / 'calls.db'}",
+                     "--spool", str(tmp_path / "spool")]) == 0
     finally:
         store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -132,6 +133,10 @@ def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
     from ivr.app import create_app
 
     settings.check_security()
+    if settings.metrics_port:
+        from ivr.observability import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir()  # before any metric exists, in the master and every worker
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
@@ -145,10 +150,68 @@ def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
                 "accesslog": None,
                 "loglevel": "warning",
             }
+            options.update(ops_gunicorn_options(settings))
             for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(settings, build_services(settings))
+            from ivr.observability import instrument_services
+
+            return create_app(settings, instrument_services(build_services(settings)))
 
     _Gunicorn().run()
+
+
+# ---------------------------------------------------------------------- operations: drain, metrics
+
+
+def ops_gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """Gunicorn settings and hooks for graceful drain and the metrics endpoint.
+
+    gunicorn's own SIGTERM handling closes a worker's listening socket at once, so ``/healthz``
+    could not say "draining" and a racing webhook would be refused at TCP level. Instead each
+    worker handles SIGTERM itself (:func:`_drain_on_sigterm`): it keeps serving, refuses new calls
+    and waits for its live ones, then lets gunicorn stop it. The master's ``graceful_timeout`` is
+    the drain time plus a margin, so it never SIGKILLs a worker that is still draining.
+    """
+    from ivr.observability import mark_process_dead, start_metrics_server
+
+    def when_ready(_arbiter: Any) -> None:
+        start_metrics_server(settings.metrics_host, settings.metrics_port)
+
+    def child_exit(_arbiter: Any, worker: Any) -> None:
+        mark_process_dead(worker.pid)
+
+    options: dict[str, Any] = {
+        "graceful_timeout": settings.drain_s + 10,
+        "post_worker_init": lambda worker: _drain_on_sigterm(worker, settings.drain_s),
+        "child_exit": child_exit,
+    }
+    if settings.metrics_port:
+        options["when_ready"] = when_ready  # the master: it outlives and sums all workers
+    return options
+
+
+def _drain_on_sigterm(worker: Any, drain_s: float) -> None:
+    """Replace the worker's SIGTERM handler with a drain (runs after gunicorn's init_signals)."""
+    admission = worker.wsgi.config["IVR_ADMISSION"]
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        if admission.draining:
+            return
+        admission.begin_drain()  # from here the voice webhook refuses and /healthz says draining
+        threading.Thread(target=_drain, args=(worker, admission, drain_s), name="drain",
+                         daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _drain(worker: Any, admission: Any, drain_s: float) -> None:
+    log.warning("SIGTERM: draining %d live call(s), up to %.0f s", admission.active, drain_s)
+    if not admission.wait_idle(drain_s):
+        closed = admission.close_all()
+        log.warning("drain time is up: closed %d live call(s); Twilio's action request sends "
+                    "them to the default group", closed)
+        admission.wait_idle(5.0)
+    log.warning("drained; worker %s exiting", os.getpid())
+    worker.alive = False  # gunicorn's loop notices within a second and exits cleanly

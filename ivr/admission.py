@@ -40,6 +40,7 @@ class Admission:
         self._reserved: deque[float] = deque()  # expiry times (monotonic), oldest first
         self._live: set[Closable] = set()
         self._draining = False
+        self._last_end = float("-inf")  # monotonic time the latest call ended
 
     # -- the voice webhook
     def admit(self) -> Refusal | None:
@@ -66,6 +67,7 @@ class Admission:
     def call_ended(self, ws: Closable) -> None:
         with self._cond:
             self._live.discard(ws)
+            self._last_end = time.monotonic()
             if not self._live:
                 self._cond.notify_all()
 
@@ -91,6 +93,11 @@ class Admission:
         """Block until no call is live (True) or ``timeout_s`` passed (False)."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._live, timeout=timeout_s)
+
+    def since_last_call_s(self) -> float:
+        """Seconds since the latest call's stream ended (inf if none ever did)."""
+        with self._cond:
+            return time.monotonic() - self._last_end
 
     def close_all(self, message: str = "server shutting down") -> int:
         """Close every live call's stream (drain time is up): Twilio then requests the action

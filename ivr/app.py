@@ -70,6 +70,16 @@ def create_app(settings: Settings, services: Services) -> Flask:
             params = request.form.to_dict(flat=True) if request.method == "POST" else {}
             _validate(public_base() + request.full_path.rstrip("?"), params)
 
+    @app.before_request
+    def bind_log_context() -> None:
+        # Twilio's webhooks name the call: their log lines carry call_sid like the stream's do.
+        sid = request.form.get("CallSid", "") if request.method == "POST" else ""
+        observability.bind_call(sid or request.args.get("call", ""))
+
+    @app.teardown_request
+    def unbind_log_context(_exc: BaseException | None) -> None:
+        observability.unbind_call()
+
     @app.post(VOICE_PATH)
     def voice() -> Response:
         call_sid = _required("CallSid")

@@ -85,8 +85,8 @@ def _m() -> _Metrics:
     """Create the metrics on first use (see the module docstring for why not at import)."""
     from prometheus_client import Counter, Gauge, Histogram
 
-    def hist(name: str, doc: str) -> Histogram:
-        return Histogram(name, doc, buckets=LATENCY_BUCKETS)
+    def hist(name: str, doc: str, labels: tuple[str, ...] = ()) -> Histogram:
+        return Histogram(name, doc, labels, buckets=LATENCY_BUCKETS)
 
     return _Metrics(
         active_calls=Gauge("ivr_active_calls", "Live Media Streams calls (WebSocket sessions)",
@@ -100,7 +100,9 @@ def _m() -> _Metrics:
         asr=hist("ivr_asr_seconds", "Speech recognition per caller turn"),
         nlu=hist("ivr_nlu_seconds", "Understanding + dialogue engine per caller turn"),
         tts_first_chunk=hist("ivr_tts_first_chunk_seconds",
-                             "Text-to-speech: request -> first audio chunk (streamed prompts)"),
+                             "Text-to-speech: request -> first audio (mode: stream = sentence "
+                             "streaming of dynamic text, whole = static prompt, usually cached)",
+                             ("mode",)),
         turn=hist("ivr_turn_seconds", "End of the caller's turn -> first bot audio sent"),
         transfers=Counter("ivr_transfers", "Calls handed to an agent group", ["group", "reason"]),
         queue_depth=Gauge("ivr_worker_queue_depth", "Model work (ASR/NLU/TTS) waiting for a worker",
@@ -143,8 +145,8 @@ def no_match() -> None:
     _m().no_match.inc()
 
 
-def tts_first_chunk(seconds: float) -> None:
-    _m().tts_first_chunk.observe(seconds)
+def tts_first_chunk(seconds: float, mode: str = "stream") -> None:
+    _m().tts_first_chunk.labels(mode).observe(seconds)
 
 
 def record_finished(record: CallRecord | None, store: CallStore) -> None:
@@ -232,7 +234,7 @@ class InstrumentedExecutor(Executor):
 
 
 class TimedSpeaker:
-    """Wraps the TTS :class:`~ivr.tts.Speaker`: times streamed synthesis to its first chunk."""
+    """Wraps the TTS :class:`~ivr.tts.Speaker`: times synthesis to its first audio."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -245,6 +247,12 @@ class TimedSpeaker:
                 tts_first_chunk(time.perf_counter() - t0)
                 first = False
             yield chunk
+
+    def render(self, text: str, *, cache: bool = True) -> bytes:
+        t0 = time.perf_counter()
+        audio: bytes = self._inner.render(text, cache=cache)
+        tts_first_chunk(time.perf_counter() - t0, "whole")
+        return audio
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

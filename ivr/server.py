@@ -165,6 +165,9 @@ def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
 # ---------------------------------------------------------------------- operations: drain, metrics
 
 
+DRAIN_LINGER_S = 3.0
+
+
 def ops_gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Gunicorn settings and hooks for graceful drain and the metrics endpoint.
 
@@ -183,7 +186,7 @@ def ops_gunicorn_options(settings: Settings) -> dict[str, Any]:
         mark_process_dead(worker.pid)
 
     options: dict[str, Any] = {
-        "graceful_timeout": settings.drain_s + 10,
+        "graceful_timeout": int(settings.drain_s) + 10,  # gunicorn wants whole seconds
         "post_worker_init": lambda worker: _drain_on_sigterm(worker, settings.drain_s),
         "child_exit": child_exit,
     }
@@ -213,5 +216,10 @@ def _drain(worker: Any, admission: Any, drain_s: float) -> None:
         log.warning("drain time is up: closed %d live call(s); Twilio's action request sends "
                     "them to the default group", closed)
         admission.wait_idle(5.0)
+    # Twilio requests a call's action URL (and status callbacks) right after its stream ends; with
+    # a per-process store only this process can answer, so stay up a moment after the last call.
+    linger = DRAIN_LINGER_S - admission.since_last_call_s()
+    if linger > 0:
+        threading.Event().wait(linger)
     log.warning("drained; worker %s exiting", os.getpid())
     worker.alive = False  # gunicorn's loop notices within a second and exits cleanly

@@ -371,14 +371,8 @@ def configure_logging(fmt: str, level: str | int = "INFO") -> None:
     if fmt not in ("text", "json"):
         raise ConfigError(f"unknown log format {fmt!r} (text or json)")
     handler = logging.StreamHandler()
-    handler.addFilter(CallContextFilter())
     if fmt == "json":
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(call_sid)s %(message)s",
-            rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
-        ))
+        use_json(handler)
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -386,6 +380,18 @@ def configure_logging(fmt: str, level: str | int = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def use_json(handler: logging.Handler) -> None:
+    """Make ``handler`` write one JSON object per record, with call_sid (also used for
+    gunicorn's own error log, so a log pipeline never meets a non-JSON line)."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    handler.addFilter(CallContextFilter())
+    handler.setFormatter(JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(call_sid)s %(message)s",
+        rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+    ))
 
 
 class CallBindingSocket:

@@ -192,7 +192,24 @@ def ops_gunicorn_options(settings: Settings) -> dict[str, Any]:
     }
     if settings.metrics_port:
         options["when_ready"] = when_ready  # the master: it outlives and sums all workers
+    if settings.log_format == "json":
+        options["logger_class"] = _json_gunicorn_logger()
     return options
+
+
+def _json_gunicorn_logger() -> type:
+    """gunicorn's logger with its error log in the same JSON lines as ours."""
+    from gunicorn.glogging import Logger
+
+    from ivr.observability import use_json
+
+    class JsonLogger(Logger):
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                use_json(handler)
+
+    return JsonLogger
 
 
 def _drain_on_sigterm(worker: Any, drain_s: float) -> None:

@@ -116,7 +116,7 @@ def test_metrics_scraped_and_parsed_after_a_fixture_call(server: LocalServer) ->
     assert value(m, "ivr_model_errors_total") == 0
 
     # --log-format json: every line of the call is JSON and carries its call_sid
-    lines = [json.loads(line) for line in server.output().splitlines()
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines()
              if line.startswith("{")]
     of_call = [rec for rec in lines if report.call_sid in str(rec.get("message", ""))]
     assert len(of_call) >= 3, server.output()
@@ -154,3 +154,7 @@ def test_sigterm_drains_a_call_in_progress(server: LocalServer) -> None:
     assert report.ok, f"the call must complete normally: {report.failures}\n{server.output()}"
     assert report.outcome == "hangup" and report.record_available
     assert server.proc.wait(timeout=30) == 0
+    log_lines = [line for line in server.log_path.read_text().splitlines() if line.strip()]
+    assert any("draining" in line for line in log_lines)
+    not_json = [line for line in log_lines if not line.startswith("{")]
+    assert not not_json, f"--log-format json, yet: {not_json[:5]}"

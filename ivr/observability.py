@@ -420,3 +420,7 @@ class CallBindingSocket:
 
     def close(self, reason: int | None = None, message: str | None = None) -> None:
         self._ws.close(reason=reason, message=message)
+
+    def __getattr__(self, name: str) -> Any:
+        # anything else the session may use of the real socket (e.g. its fd, to block on it)
+        return getattr(self._ws, name)

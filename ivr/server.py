@@ -136,6 +136,9 @@ def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
     if settings.metrics_port:
         from ivr.observability import prepare_multiprocess_dir
 
+        if settings.metrics_port == port:
+            raise ConfigError(f"--metrics-port {port} is the webhook port: metrics need their own")
+
         prepare_multiprocess_dir()  # before any metric exists, in the master and every worker
 
     class _Gunicorn(BaseApplication):

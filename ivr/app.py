@@ -19,13 +19,15 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from flask_sock import Sock
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
+from ivr import observability
+from ivr.admission import Admission, Refusal
 from ivr.config import Settings
 from ivr.errors import ForbiddenRequest, IvrError
 from ivr.handoff import HandoffContext, screenpop, transfer_twiml, whisper_twiml
 from ivr.security import check_signature
 from ivr.session import APOLOGY, CallSession, Services
-from ivr.store import CallRecord, Decision
-from ivr.transcript import Turn
+from ivr.store import CallRecord, Decision, Turn
+from ivr.transcript import Turn as TranscriptTurn
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ VOICE_PATH = "/twilio/voice"
 MEDIA_PATH = "/twilio/media"
 ACTION_PATH = "/twilio/after-stream"
 WHISPER_PATH = "/twilio/whisper"
+BUSY = "All our lines are busy right now. Let me connect you with someone who can help."
 
 
 def create_app(settings: Settings, services: Services) -> Flask:
@@ -44,6 +47,7 @@ def create_app(settings: Settings, services: Services) -> Flask:
     app = Flask(__name__)
     app.config["IVR_SETTINGS"] = settings
     app.config["IVR_SERVICES"] = services
+    app.config["IVR_ADMISSION"] = Admission(settings.max_calls)
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": None, "max_message_size": 1 << 20}
     sock = Sock(app)
     pop_secret = settings.screen_pop_secret or secrets.token_hex(32)
@@ -69,9 +73,22 @@ def create_app(settings: Settings, services: Services) -> Flask:
             params = request.form.to_dict(flat=True) if request.method == "POST" else {}
             _validate(public_base() + request.full_path.rstrip("?"), params)
 
+    @app.before_request
+    def bind_log_context() -> None:
+        # Twilio's webhooks name the call: their log lines carry call_sid like the stream's do.
+        sid = request.form.get("CallSid", "") if request.method == "POST" else ""
+        observability.bind_call(sid or request.args.get("call", ""))
+
+    @app.teardown_request
+    def unbind_log_context(_exc: BaseException | None) -> None:
+        observability.unbind_call()
+
     @app.post(VOICE_PATH)
     def voice() -> Response:
         call_sid = _required("CallSid")
+        refusal = _admission().admit()
+        if refusal is not None:
+            return _refuse(call_sid, refusal)
         store = _services().store
         store.put_record(
             CallRecord(call_sid, request.form.get("From", ""), request.form.get("To", ""))
@@ -89,7 +106,17 @@ def create_app(settings: Settings, services: Services) -> Flask:
 
     @sock.route(MEDIA_PATH)
     def media(ws: Any) -> None:
-        CallSession(ws, _services()).run()
+        admission, services = _admission(), _services()
+        admission.call_started(ws)
+        observability.call_started()
+        session = CallSession(observability.CallBindingSocket(ws), services)
+        try:
+            session.run()
+        finally:
+            admission.call_ended(ws)
+            observability.call_ended()
+            observability.record_finished(session.record, services.store)
+            observability.unbind_call()  # this thread serves other connections next
 
     @app.post(ACTION_PATH)
     def after_stream() -> Response:
@@ -138,8 +165,12 @@ def create_app(settings: Settings, services: Services) -> Flask:
         return jsonify(record.to_json())
 
     @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify(status="ok")
+    def healthz() -> tuple[Response, int]:
+        # non-200 while draining, so a load balancer stops sending new calls here
+        admission = _admission()
+        draining = admission.draining
+        return jsonify(status="draining" if draining else "ok", active_calls=admission.active,
+                       max_calls=admission.max_calls), 503 if draining else 200
 
     return app
 
@@ -155,6 +186,30 @@ def _settings() -> Settings:
 def _services() -> Services:
     services: Services = current_app.config["IVR_SERVICES"]
     return services
+
+
+def _admission() -> Admission:
+    admission: Admission = current_app.config["IVR_ADMISSION"]
+    return admission
+
+
+def _refuse(call_sid: str, reason: Refusal) -> Response:
+    """No room (or draining): "all lines busy", then straight to the default agent group, with the
+    call recorded and counted like any other."""
+    services = _services()
+    factory = services.plan()
+    group = factory.default_group
+    decision = Decision("transfer", factory.agent_group(group), {"reason": f"admission_{reason}"})
+    services.store.put_decision(call_sid, decision)  # the agent whisper reads it
+    record = CallRecord(call_sid, request.form.get("From", ""), request.form.get("To", ""))
+    record.turns.append(Turn("bot", BUSY, 0.0, "say"))
+    record.outcome = f"transfer: {group}"
+    services.store.finish(record)
+    observability.admission_refused(reason, group)
+    log.warning("call %s refused (%s): sent to %s", call_sid, reason, group)
+    resp = VoiceResponse()
+    resp.say(BUSY)
+    return _twiml(_transfer_twiml(resp, decision, call_sid))
 
 
 def public_base(ws: bool = False) -> str:
@@ -215,7 +270,7 @@ def _screen_pop(call_sid: str) -> screenpop.ScreenPop | None:
         except (ValueError, TypeError) as exc:
             log.error("call %s: bad handoff context for the screen-pop: %s", call_sid, exc)
     # Edge adapter: the store's record turns still say ``role``; the page reads ivr.transcript.
-    turns = [Turn.from_parts(t.role, t.text, t.kind, t.t)
+    turns = [TranscriptTurn.from_parts(t.role, t.text, t.kind, t.t)
              for t in (record.turns if record is not None else [])]
     faq = getattr(_services().plan(), "faq", None)
     search = getattr(faq, "search", None)

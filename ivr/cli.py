@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("IVR_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if getattr(args, "log_format", "text") == "json":
+        from ivr.observability import configure_logging
+
+        configure_logging("json", os.environ.get("IVR_LOG_LEVEL", "INFO"))
     from ivr.handoff.redact import install_log_redaction
 
     install_log_redaction()  # a backstop: values are redacted at the source already
@@ -80,6 +84,17 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads per ASR")
     s.add_argument("--end-silence", type=float, default=None,
                    help="seconds of silence that end a caller's turn")
+    s.add_argument("--max-calls", type=int, default=None,
+                   help="live calls per process; beyond it new calls go to the default group "
+                        "(default 48, IVR_MAX_CALLS)")
+    s.add_argument("--drain-s", type=float, default=None,
+                   help="on SIGTERM, how long live calls may finish (default 300, IVR_DRAIN_S)")
+    s.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus /metrics on this port (default off, IVR_METRICS_PORT)")
+    s.add_argument("--metrics-host", default=None, help="address for /metrics (127.0.0.1)")
+    s.add_argument("--log-format", choices=("text", "json"),
+                   default=os.environ.get("IVR_LOG_FORMAT", "text"),
+                   help="json: one JSON object per line, call_sid on every line of a call")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -95,6 +110,11 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         asr_threads=args.asr_threads,
         end_silence_s=args.end_silence,
+        max_calls=args.max_calls,
+        drain_s=args.drain_s,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        log_format=args.log_format,
     )
     settings.check_security()
     logging.getLogger("ivr").info("serving %s on %s:%s", settings.dialplan, args.host, args.port)

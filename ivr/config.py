@@ -46,6 +46,19 @@ class Settings(BaseModel):
     screen_pop_secret: str = ""
     """HMAC key of the agent screen-pop links (its own, never the Twilio token). Empty: a random
     one per process (links then die with the process)."""
+    max_calls: int = Field(default=48, ge=0, le=10_000)
+    """Live calls this process takes; beyond it a new call goes straight to the default agent
+    group. 48: bench/capacity.py carried 64 calls on a 2-core box (turn p95 <= 1 s) and failed
+    at 96; 48 is the ramp's level below that, a margin for heavier turns than the benchmark's.
+    0 refuses every call (maintenance)."""
+    drain_s: float = Field(default=300.0, ge=0, le=86_400)
+    """On SIGTERM, how long live calls may run on before the process exits anyway."""
+    metrics_port: int = Field(default=0, ge=0, le=65_535)
+    """Serve Prometheus /metrics on this port (0: not served). Separate from the webhook port so
+    it is never reachable through the public load balancer."""
+    metrics_host: str = "127.0.0.1"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    """json: one JSON object per log line, with call_sid on every line of a call."""
 
     @field_validator("public_url")
     @classmethod
@@ -54,6 +67,14 @@ class Settings(BaseModel):
         if v and not v.startswith(("http://", "https://")):
             raise ValueError("public_url must start with http:// or https://")
         return v
+
+    @field_validator("auth_token")
+    @classmethod
+    def _real_token(cls, v: str) -> str:
+        """Surrounding whitespace (a stray newline from a secrets file) is not part of Twilio's
+        token, and a whitespace-only value is no token: it becomes "" so check_security refuses
+        it instead of serving webhooks "signed" with a blank key."""
+        return v.strip()
 
     def check_security(self) -> None:
         """Refuse to run an unauthenticated server unless the operator explicitly asked to."""
@@ -80,6 +101,9 @@ def settings_from_env(**overrides: object) -> Settings:
         "screen_pop_secret": env.get("IVR_SCREEN_POP_SECRET", ""),
     }
     for key in ("asr_threads", "workers"):
+        if f"IVR_{key.upper()}" in env:
+            values[key] = env[f"IVR_{key.upper()}"]
+    for key in ("max_calls", "drain_s", "metrics_port"):
         if f"IVR_{key.upper()}" in env:
             values[key] = env[f"IVR_{key.upper()}"]
     values.update({k: v for k, v in overrides.items() if v is not None})

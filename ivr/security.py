@@ -18,7 +18,7 @@ def check_signature(auth_token: str, url: str, params: Mapping[str, str], signat
     """Raise :class:`ForbiddenRequest` unless ``signature`` is Twilio's for ``url`` + ``params``."""
     if not signature:
         raise ForbiddenRequest("missing X-Twilio-Signature")
-    if not auth_token:
+    if not auth_token.strip():  # a blank or whitespace-only token is no secret at all
         raise ForbiddenRequest("no auth token configured to check X-Twilio-Signature")
     if not RequestValidator(auth_token).validate(url, dict(params), signature):
         raise ForbiddenRequest(f"bad X-Twilio-Signature for {url}")

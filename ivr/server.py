@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -134,6 +135,13 @@ def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
     from ivr.app import create_app
 
     settings.check_security()
+    if settings.metrics_port:
+        from ivr.observability import prepare_multiprocess_dir
+
+        if settings.metrics_port == port:
+            raise ConfigError(f"--metrics-port {port} is the webhook port: metrics need their own")
+
+        prepare_multiprocess_dir()  # before any metric exists, in the master and every worker
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
@@ -147,10 +155,93 @@ def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
                 "accesslog": None,
                 "loglevel": "warning",
             }
+            options.update(ops_gunicorn_options(settings))
             for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(settings, build_services(settings))
+            from ivr.observability import instrument_services
+
+            return create_app(settings, instrument_services(build_services(settings)))
 
     _Gunicorn().run()
+
+
+# ---------------------------------------------------------------------- operations: drain, metrics
+
+
+DRAIN_LINGER_S = 3.0
+
+
+def ops_gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """Gunicorn settings and hooks for graceful drain and the metrics endpoint.
+
+    gunicorn's own SIGTERM handling closes a worker's listening socket at once, so ``/healthz``
+    could not say "draining" and a racing webhook would be refused at TCP level. Instead each
+    worker handles SIGTERM itself (:func:`_drain_on_sigterm`): it keeps serving, refuses new calls
+    and waits for its live ones, then lets gunicorn stop it. The master's ``graceful_timeout`` is
+    the drain time plus a margin, so it never SIGKILLs a worker that is still draining.
+    """
+    from ivr.observability import mark_process_dead, start_metrics_server
+
+    def when_ready(_arbiter: Any) -> None:
+        start_metrics_server(settings.metrics_host, settings.metrics_port)
+
+    def child_exit(_arbiter: Any, worker: Any) -> None:
+        mark_process_dead(worker.pid)
+
+    options: dict[str, Any] = {
+        "graceful_timeout": int(settings.drain_s) + 10,  # gunicorn wants whole seconds
+        "post_worker_init": lambda worker: _drain_on_sigterm(worker, settings.drain_s),
+        "child_exit": child_exit,
+    }
+    if settings.metrics_port:
+        options["when_ready"] = when_ready  # the master: it outlives and sums all workers
+    if settings.log_format == "json":
+        options["logger_class"] = _json_gunicorn_logger()
+    return options
+
+
+def _json_gunicorn_logger() -> type:
+    """gunicorn's logger with its error log in the same JSON lines as ours."""
+    from gunicorn.glogging import Logger
+
+    from ivr.observability import use_json
+
+    class JsonLogger(Logger):
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                use_json(handler)
+
+    return JsonLogger
+
+
+def _drain_on_sigterm(worker: Any, drain_s: float) -> None:
+    """Replace the worker's SIGTERM handler with a drain (runs after gunicorn's init_signals)."""
+    admission = worker.wsgi.config["IVR_ADMISSION"]
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        if admission.draining:
+            return
+        admission.begin_drain()  # from here the voice webhook refuses and /healthz says draining
+        threading.Thread(target=_drain, args=(worker, admission, drain_s), name="drain",
+                         daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _drain(worker: Any, admission: Any, drain_s: float) -> None:
+    log.warning("SIGTERM: draining %d live call(s), up to %.0f s", admission.active, drain_s)
+    if not admission.wait_idle(drain_s):
+        closed = admission.close_all()
+        log.warning("drain time is up: closed %d live call(s); Twilio's action request sends "
+                    "them to the default group", closed)
+        admission.wait_idle(5.0)
+    # Twilio requests a call's action URL (and status callbacks) right after its stream ends; with
+    # a per-process store only this process can answer, so stay up a moment after the last call.
+    linger = DRAIN_LINGER_S - admission.since_last_call_s()
+    if linger > 0:
+        threading.Event().wait(linger)
+    log.warning("drained; worker %s exiting", os.getpid())
+    worker.alive = False  # gunicorn's loop notices within a second and exits cleanly

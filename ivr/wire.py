@@ -75,11 +75,25 @@ def _get(obj: dict[str, Any], key: str, kind: str) -> Any:
         raise ProtocolError(f"{kind} message lacks '{key}'") from None
 
 
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    """A nested field that must be a JSON object (a string or list there is malformed, not a
+    crash: Twilio never sends one, a broken proxy or a fuzzer might)."""
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{what} is not an object: {type(value).__name__}")
+    return value
+
+
+def _opt_obj(msg: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    """An optional nested object: absent or null is empty, anything else must be an object."""
+    value = msg.get(key)
+    return {} if value is None else _obj(value, what)
+
+
 def _int(value: Any, what: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"{what} is not an integer: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
+        raise ProtocolError(f"{what} is not an integer: {str(value)[:40]!r}") from None
 
 
 def parse_message(text: str | bytes) -> StreamEvent | None:
@@ -91,11 +105,13 @@ def parse_message(text: str | bytes) -> StreamEvent | None:
         msg = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"not JSON: {exc}") from None
+    except RecursionError:  # '[[[[...' thousands deep
+        raise ProtocolError("not JSON: nested too deeply") from None
     if not isinstance(msg, dict):
         raise ProtocolError("message is not a JSON object")
     event = msg.get("event")
     if event == "media":
-        media = _get(msg, "media", "media")
+        media = _obj(_get(msg, "media", "media"), "media")
         try:
             payload = base64.b64decode(_get(media, "payload", "media"), validate=True)
         except (binascii.Error, ValueError, TypeError):
@@ -114,23 +130,24 @@ def parse_message(text: str | bytes) -> StreamEvent | None:
     if event == "mark":
         return Mark(name=str(_get(_get(msg, "mark", "mark"), "name", "mark")))
     if event == "start":
-        start = _get(msg, "start", "start")
-        fmt = start.get("mediaFormat") or {}
-        params = start.get("customParameters") or {}
-        if not isinstance(params, dict):
-            raise ProtocolError("start.customParameters is not an object")
+        start = _obj(_get(msg, "start", "start"), "start")
+        fmt = _opt_obj(start, "mediaFormat", "start.mediaFormat")
+        params = _opt_obj(start, "customParameters", "start.customParameters")
+        tracks = start.get("tracks", ("inbound",))
+        if not isinstance(tracks, (list, tuple)):
+            raise ProtocolError("start.tracks is not a list")
         return Start(
             stream_sid=str(msg.get("streamSid") or _get(start, "streamSid", "start")),
             call_sid=str(_get(start, "callSid", "start")),
             account_sid=str(start.get("accountSid", "")),
-            tracks=tuple(str(t) for t in start.get("tracks", ("inbound",))),
+            tracks=tuple(str(t) for t in tracks),
             encoding=str(fmt.get("encoding", "audio/x-mulaw")),
             sample_rate=_int(fmt.get("sampleRate", 8000), "start.mediaFormat.sampleRate"),
             channels=_int(fmt.get("channels", 1), "start.mediaFormat.channels"),
             custom_parameters={str(k): str(v) for k, v in params.items()},
         )
     if event == "stop":
-        stop = msg.get("stop") or {}
+        stop = _opt_obj(msg, "stop", "stop")
         return Stop(call_sid=str(stop.get("callSid", "")))
     if event == "connected":
         return Connected(protocol=str(msg.get("protocol", "")), version=str(msg.get("version", "")))

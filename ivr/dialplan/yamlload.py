@@ -27,6 +27,8 @@ _FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
+MAX_NODES = 200_000
+"""Far above any real plan (bank.yaml, 77 intents, is a few thousand values)."""
 
 
 class Located:
@@ -102,12 +104,20 @@ def read_yaml(text: str, filename: str) -> Located:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise DialplanError([(filename, line, f"not valid YAML: {problem}")]) from None
+    except RecursionError:  # '[[[[...' thousands deep (found by tests/test_fuzz_dialplan.py)
+        raise DialplanError([(filename, 1, "not valid YAML: nested too deeply")]) from None
     lines: dict[Path_, int] = {}
     errors: list[ErrorItem] = []
     if root is None:
         raise DialplanError([(filename, 1, "the file is empty")])
 
+    budget = [MAX_NODES]
+
     def build(node: yaml.Node, path: Path_) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:  # aliases of aliases expand exponentially ("billion laughs")
+            raise DialplanError([(filename, node.start_mark.line + 1,
+                                  f"the document expands to more than {MAX_NODES} values")])
         lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.ScalarNode):
             try:
@@ -142,7 +152,10 @@ def read_yaml(text: str, filename: str) -> Located:
             return out
         raise DialplanError([(filename, node.start_mark.line + 1, "unsupported YAML node")])
 
-    data = build(root, ())
+    try:
+        data = build(root, ())
+    except RecursionError:
+        raise DialplanError([(filename, 1, "the document is nested too deeply")]) from None
     if errors:
         raise DialplanError(errors)
     return Located(data, lines)

@@ -54,7 +54,7 @@ def test_transfer_to_taskrouter_enqueues_task_with_context(client) -> None:  # t
     store(client).put_decision("CA2", Decision("transfer", target, ctx))
     body = post_action(client, "CA2").get_data(as_text=True)
     assert '<Enqueue workflowSid="WW123"><Task>{' in body
-    assert '"group":"general"' in body and '"intent":"returns"' in body
+    assert '"group": "general"' in body and '"intent": "returns"' in body
     assert "return my shoes" in body
 
 

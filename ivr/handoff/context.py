@@ -136,7 +136,7 @@ class HandoffContext(_Model):
         return out
 
     def to_json_str(self) -> str:
-        return json.dumps(self.to_json(), separators=(",", ":"))
+        return json.dumps(self.to_json())  # json's default spacing, as Task attributes had
 
     def caller_words(self) -> list[str]:
         return [t.text for t in self.transcript

@@ -7,7 +7,8 @@ counters. The durable record of a finished call goes to the records database (a 
 
 Degraded mode: every write also lands in a small local cache, and a write Redis refused is kept
 as *pending* and re-sent by a background thread as soon as Redis answers again. Reads prefer a
-pending (newer) local value, then Redis, then the local copy when Redis is unreachable. So a live
+pending (newer) local value, then Redis, then the local copy when Redis is unreachable (or
+has lost the key). So a live
 call whose Redis vanished goes on, its decision is served to an action request reaching this
 process, and it reaches Redis when Redis returns. Each failure calls ``on_error(reason)``.
 """
@@ -205,7 +206,10 @@ class RedisStore(CallStore):
             self._failed("read", exc)
             with self._lock:
                 return self._local.get(key)
-        return value if isinstance(value, str) else None
+        if isinstance(value, str):
+            return value
+        with self._lock:  # expired, or lost by a Redis restarted without persistence
+            return self._local.get(key)
 
     def _remember(self, key: str, value: str) -> None:
         self._local[key] = value

@@ -66,7 +66,7 @@ def tickets() -> Iterator[_Tickets]:
 def server(tmp_path_factory: pytest.TempPathFactory, tickets: _Tickets) -> Iterator[LocalServer]:
     tmp = tmp_path_factory.mktemp("pii")
     args = ["--record", str(tmp / "records"), "--call-log", str(tmp / "calls.jsonl")]
-    env = {"IVR_DB_URL": f"sqlite:///{tmp / 'calls.db'}", "IVR_DB_SPOOL": str(tmp / "spool"),
+    env = {"IVR_DB_URL": f"sqlite:///{tmp / 'calls.db'}", "IVR_SPOOL_DIR": str(tmp / "spool"),
            "IVR_TICKETS_WEBHOOK": tickets.url, "IVR_TICKETS_SECRET": "s3cret"}
     with LocalServer(PII / "pay.yaml", args, workdir=tmp, env=env) as srv:
         yield srv

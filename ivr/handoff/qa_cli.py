@@ -15,7 +15,7 @@ from ivr.store.records import RecordsDB
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ivr qa", description=__doc__.splitlines()[0])
     p.add_argument("--db", default=os.environ.get("IVR_DB_URL", "sqlite:///calls.db"))
-    p.add_argument("--spool", default=os.environ.get("IVR_DB_SPOOL", "records-spool"))
+    p.add_argument("--spool", default=os.environ.get("IVR_SPOOL_DIR", "records-spool"))
     p.add_argument("--plan", default="", help="one plan's name (default: every plan)")
     args = p.parse_args(argv)
     db = RecordsDB(args.db, args.spool)

@@ -25,7 +25,7 @@ from ivr.store.records import RecordsDB
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ivr tickets", description=__doc__.splitlines()[0])
     p.add_argument("--db", default=os.environ.get("IVR_DB_URL", "sqlite:///calls.db"))
-    p.add_argument("--spool", default=os.environ.get("IVR_DB_SPOOL", "records-spool"),
+    p.add_argument("--spool", default=os.environ.get("IVR_SPOOL_DIR", "records-spool"),
                    help="the records database's spool directory")
     p.add_argument("--json", action="store_true", help="list as JSON lines")
     p.add_argument("--deliver", action="store_true", help="run the delivery worker until killed")

@@ -1,9 +1,9 @@
-"""Turn on the handoff sinks of a server from the environment (kept here so server.py needs one
-line): records DB + call QA when ``IVR_DB_URL`` is set, plus automatic tickets when
-``IVR_TICKETS_WEBHOOK`` (and ``IVR_TICKETS_SECRET``) are set.
+"""Turn on the handoff sinks of a server (kept here so server.py needs one line).
 
-``IVR_DB_URL``: any SQLAlchemy URL (``sqlite:///calls.db``); ``IVR_DB_SPOOL``: the records
-spool directory (default ``records-spool``).
+When the store has a records database (``--db``/``IVR_DB_URL``; ``store.records``), every
+finished call also gets its QA findings stored there, and, when ``IVR_TICKETS_WEBHOOK`` and
+``IVR_TICKETS_SECRET`` are set, a ticket queued in the same database's outbox and delivered by a
+background worker.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from ivr.errors import ConfigError
-from ivr.store.base import RecordSink
+from ivr.store import CallStore
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +28,28 @@ def _notice(factory: object) -> str | None:
     return None
 
 
-def handoff_sinks(factory: object, public_url: str = "",
-                  env: Mapping[str, str] | None = None) -> list[RecordSink]:
+def add_handoff_sinks(store: CallStore, factory: object, public_url: str = "",
+                      env: Mapping[str, str] | None = None) -> CallStore:
     env = os.environ if env is None else env
-    url = env.get("IVR_DB_URL", "")
-    if not url:
-        return []
-    from ivr.handoff.qa import QaSink
-    from ivr.handoff.tickets import Deliverer, TicketSink
     from ivr.store.records import RecordsDB
 
-    db = RecordsDB(url, env.get("IVR_DB_SPOOL", "records-spool"))
-    name = str(getattr(getattr(factory, "plan", None), "name", "") or "dialplan")
-    sinks: list[RecordSink] = [db, QaSink(db, name, _notice(factory))]
+    db = getattr(store, "records", None)
     hook = env.get("IVR_TICKETS_WEBHOOK", "")
+    if not isinstance(db, RecordsDB):
+        if hook:
+            raise ConfigError("IVR_TICKETS_WEBHOOK needs a records database (--db) for its outbox")
+        return store
+    from ivr.handoff.qa import QaSink
+    from ivr.handoff.tickets import Deliverer, TicketSink
+
+    name = str(getattr(getattr(factory, "plan", None), "name", "") or "dialplan")
+    store.sinks.append(QaSink(db, name, _notice(factory)))
     if hook:
         secret = env.get("IVR_TICKETS_SECRET", "")
         if not secret:
             raise ConfigError("IVR_TICKETS_WEBHOOK is set but IVR_TICKETS_SECRET is not")
         deliverer = Deliverer(db, hook, secret).start()
         base = public_url.rstrip("/")
-        sinks.append(TicketSink(db, lambda sid: f"{base}/calls/{sid}", deliverer))
+        store.sinks.append(TicketSink(db, lambda sid: f"{base}/calls/{sid}", deliverer))
         log.info("tickets: outbox in %r, delivered to %s", db, hook)
-    return sinks
+    return store

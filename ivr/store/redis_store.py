@@ -7,7 +7,8 @@ counters. The durable record of a finished call goes to the records database (a 
 
 Degraded mode: every write also lands in a small local cache, and a write Redis refused is kept
 as *pending* and re-sent by a background thread as soon as Redis answers again. Reads prefer a
-pending (newer) local value, then Redis, then the local copy when Redis is unreachable. So a live
+pending (newer) local value, then Redis, then the local copy when Redis is unreachable (or
+has lost the key). So a live
 call whose Redis vanished goes on, its decision is served to an action request reaching this
 process, and it reaches Redis when Redis returns. Each failure calls ``on_error(reason)``.
 """
@@ -57,8 +58,8 @@ class RedisStore(CallStore):
             retry_on_timeout=False, health_check_interval=0,
         )
         self._take = self._r.register_script(_TAKE)
-        self.on_error = on_error
-        self.errors = 0
+        if on_error is not None:
+            self.errors.listeners.append(on_error)
         self._lock = threading.Lock()
         self._local: OrderedDict[str, str] = OrderedDict()
         self._pending: dict[str, str] = {}
@@ -205,7 +206,10 @@ class RedisStore(CallStore):
             self._failed("read", exc)
             with self._lock:
                 return self._local.get(key)
-        return value if isinstance(value, str) else None
+        if isinstance(value, str):
+            return value
+        with self._lock:  # expired, or lost by a Redis restarted without persistence
+            return self._local.get(key)
 
     def _remember(self, key: str, value: str) -> None:
         self._local[key] = value
@@ -244,13 +248,11 @@ class RedisStore(CallStore):
             log.info("redis store: %d pending write(s) flushed", len(batch))
 
     def _failed(self, what: str, exc: Exception) -> None:
-        self.errors += 1
         log.warning("redis store %s failed (%s): %s", what, self._safe_url(), exc)
-        if self.on_error is not None:
-            try:
-                self.on_error("redis_unreachable")
-            except Exception:
-                log.exception("store on_error hook failed")
+        try:
+            self.errors("redis_unreachable")
+        except Exception:
+            log.exception("store error listener failed")
 
     def _safe_url(self) -> str:
         """The URL without its password, for logs."""

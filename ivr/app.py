@@ -10,7 +10,6 @@ before anything else happens.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -51,7 +50,7 @@ def create_app(settings: Settings, services: Services) -> Flask:
     app.config["IVR_ADMISSION"] = Admission(settings.max_calls)
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": None, "max_message_size": 1 << 20}
     sock = Sock(app)
-    pop_secret = settings.screen_pop_secret or secrets.token_hex(32)
+    pop_secret = settings.screen_pop_secret or screenpop.default_secret(settings.auth_token)
     app.config["IVR_SCREEN_POP_SECRET"] = pop_secret
     app.register_blueprint(screenpop.blueprint(_screen_pop, lambda: pop_secret))
 

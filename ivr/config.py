@@ -54,8 +54,8 @@ class Settings(BaseModel):
     expose_call_records: bool = True
     """Serve GET /calls/<CallSid> (transcripts) to signed or development requests."""
     screen_pop_secret: str = ""
-    """HMAC key of the agent screen-pop links (its own, never the Twilio token). Empty: a random
-    one per process (links then die with the process)."""
+    """HMAC key of the agent screen-pop links (its own, never the Twilio token). Empty: derived
+    one-way from the Twilio token (so a fleet agrees); set it to rotate links independently."""
     max_calls: int = Field(default=48, ge=0, le=10_000)
     """Live calls this process takes; beyond it a new call goes straight to the default agent
     group. 48: bench/capacity.py carried 64 calls on a 2-core box (turn p95 <= 1 s) and failed

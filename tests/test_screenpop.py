@@ -26,10 +26,17 @@ def test_links_are_signed_and_expire() -> None:
     q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert urlsplit(url).path == "/agent/calls/CA1"
     assert screenpop.check(SECRET, "CA1", q["exp"], q["sig"], now=1000)
-    assert not screenpop.check(SECRET, "CA1", q["exp"], q["sig"], now=1061)  # expired
+    assert int(q["exp"]) == 3600  # 1060 rounded up to the hour
+    assert screenpop.check(SECRET, "CA1", q["exp"], q["sig"], now=3599)
+    assert not screenpop.check(SECRET, "CA1", q["exp"], q["sig"], now=3601)  # expired
     assert not screenpop.check(SECRET, "CA2", q["exp"], q["sig"], now=1000)  # other call
     assert not screenpop.check("twilio-token", "CA1", q["exp"], q["sig"], now=1000)
     assert not screenpop.check(SECRET, "CA1", str(int(q["exp"]) + 1), q["sig"], now=1000)
+
+
+def test_default_key_is_shared_by_a_fleet_and_is_not_the_token() -> None:
+    a, b = screenpop.default_secret("tok"), screenpop.default_secret("tok")
+    assert a == b and a != "tok" and screenpop.default_secret("other") != a
 
 
 def _app_with_call(sid: str):  # type: ignore[no-untyped-def]

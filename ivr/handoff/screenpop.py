@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,9 +39,22 @@ def sign(secret: str, call_sid: str, exp: int) -> str:
 
 def signed_url(base: str, secret: str, call_sid: str, ttl_s: int = LINK_TTL_S,
                now: float | None = None) -> str:
-    exp = int((time.time() if now is None else now) + ttl_s)
+    """The page's link. Expiry is rounded up to the hour, so every process of a fleet (sharing
+    the secret) hands out the same link for a call within the hour: valid ``ttl_s`` to
+    ``ttl_s`` + 1 h."""
+    t = (time.time() if now is None else now) + ttl_s
+    exp = int(-(-t // 3600) * 3600)
     query = urlencode({"exp": exp, "sig": sign(secret, call_sid, exp)})
     return f"{base}{SCREEN_POP_PATH}{call_sid}?{query}"
+
+
+def default_secret(auth_token: str) -> str:
+    """The key when ``IVR_SCREEN_POP_SECRET`` is unset: derived one-way from the Twilio token so
+    all processes of a fleet agree (a leaked link key never reveals the token); random when
+    there is no token (development)."""
+    if not auth_token:
+        return secrets.token_hex(32)
+    return hmac.new(auth_token.encode(), b"ivr screen-pop link key v1", hashlib.sha256).hexdigest()
 
 
 def check(secret: str, call_sid: str, exp: str, sig: str, now: float | None = None) -> bool:

@@ -30,7 +30,7 @@ class Settings(BaseModel):
     model_threads: int = Field(default=4, ge=1, le=256)
     """Threads for model work (ASR, NLU, TTS), shared by all calls of one process."""
     workers: int = Field(default=1, ge=1, le=64)
-    """Server processes (gunicorn workers), each with its own models. Until 0.2 this counted
+    """Server processes (gunicorn workers), each with its own models. This used to count
     model threads (now ``model_threads`` / ``IVR_MODEL_THREADS``). > 1 needs a shared store."""
     store_url: str = ""
     """Live call state: empty / ``memory://`` (one process) or ``redis://host:6379/0``."""

@@ -22,11 +22,18 @@ from ivr.handoff.tickets import Deliverer, outbox
 from ivr.store.records import RecordsDB
 
 
+def default_spool(db_url: str) -> str:
+    """Where ``ivr serve`` keeps the spool: beside a SQLite file, else ./ivr-spool."""
+    if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+        return db_url[len("sqlite:///"):] + ".spool"
+    return "ivr-spool"
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ivr tickets", description=__doc__.splitlines()[0])
     p.add_argument("--db", default=os.environ.get("IVR_DB_URL", "sqlite:///calls.db"))
-    p.add_argument("--spool", default=os.environ.get("IVR_SPOOL_DIR", "records-spool"),
-                   help="the records database's spool directory")
+    p.add_argument("--spool", default=os.environ.get("IVR_SPOOL_DIR", ""),
+                   help="the records database's spool directory (default: as ivr serve's)")
     p.add_argument("--json", action="store_true", help="list as JSON lines")
     p.add_argument("--deliver", action="store_true", help="run the delivery worker until killed")
     p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
@@ -34,7 +41,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=os.environ.get("IVR_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = RecordsDB(args.db, args.spool)
+    db = RecordsDB(args.db, args.spool or default_spool(args.db))
     try:
         if args.deliver or args.once:
             secret = os.environ.get("IVR_TICKETS_SECRET", "")

@@ -10,6 +10,7 @@ own server whose clock is pinned there (IVR_NOW), one server per distinct time.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,11 @@ def test_recorded_call_replays_as_fixture(server: LocalServer) -> None:
     first = play_call(source, server.url, server.token, speed=SPEED, timeout_s=120)
     assert first.ok, first.failures
     recorded = server.workdir / "records" / first.call_sid
+    # The session saves the recording after storing the call's record (a database write), so
+    # it may land just after the player has seen the outcome.
+    deadline = time.monotonic() + 15
+    while not (recorded / "call.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert (recorded / "call.yaml").exists(), list((server.workdir / "records").glob("*"))
     replay = play_call(load_fixture(recorded), server.url, server.token, speed=SPEED,
                        timeout_s=120)

@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the server listens (default %(default)s)")
     p.add_argument("--public-url", default=None,
                    help="the server's --public-url if it has one (signatures cover it)")
+    p.add_argument("--ws-url", default=None,
+                   help="open the media stream on this server instead (several processes "
+                        "behind one --public-url, as through a load balancer)")
+    p.add_argument("--action-url", default=None,
+                   help="send the <Connect action> request (and the record fetch) here instead")
     p.add_argument("--auth-token", default=None,
                    help="Twilio auth token for signatures (default: $TWILIO_AUTH_TOKEN)")
     pace = p.add_mutually_exclusive_group()
@@ -58,7 +63,8 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     try:
         report = play_call(fixture, args.url, token, speed=FAST_SPEED if args.fast else args.speed,
                            out_wav=args.save_wav, timeout_s=args.timeout,
-                           public_url=args.public_url)
+                           public_url=args.public_url, ws_url=args.ws_url,
+                           action_url=args.action_url)
     except ValueError as exc:
         print(f"ivr call: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from flask_sock import Sock
 from twilio.twiml.voice_response import Client, Connect, Dial, Enqueue, Stream, VoiceResponse
 
 from ivr.config import Settings
+from ivr.contact.routes import contact_transfer, register_contact
 from ivr.dialog import AgentTarget
 from ivr.errors import ForbiddenRequest, IvrError
 from ivr.security import check_signature
@@ -46,6 +47,7 @@ def create_app(settings: Settings, services: Services) -> Flask:
     app.config["IVR_SERVICES"] = services
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": None, "max_message_size": 1 << 20}
     sock = Sock(app)
+    register_contact(app)
 
     @app.errorhandler(ForbiddenRequest)
     def forbidden(exc: ForbiddenRequest) -> tuple[Response, int]:
@@ -115,6 +117,9 @@ def create_app(settings: Settings, services: Services) -> Flask:
             resp = VoiceResponse()
             resp.hangup()
             return _twiml(resp)
+        routed = contact_transfer(decision, call_sid)  # None: the plan has no routing
+        if routed is not None:
+            return routed
         return _twiml(_transfer_twiml(VoiceResponse(), decision, call_sid))
 
     @app.post(WHISPER_PATH)

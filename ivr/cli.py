@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.caller import cli_main
 
         return cli_main(argv[1:])
+    if argv and argv[0] == "check" and "--explain-route" in argv:
+        from ivr.contact.cli import explain_main
+
+        return explain_main(argv[1:])
     if argv and argv[0] == "check":
         from ivr.dialplan import check_main
 

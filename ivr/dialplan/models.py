@@ -144,6 +144,16 @@ class AgentGroup(Model):
     workflow_sid: Annotated[str, Field(pattern=r"^WW[0-9a-fA-F]{32}$")] | None = None
     """TaskRouter workflow: the call is enqueued with its context as task attributes."""
     timeout_s: Annotated[int, Field(ge=5, le=600)] = 30
+    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """Seats: how many calls the group takes at once (live occupancy is counted from Twilio's
+    own callbacks). Unset: unlimited (a TaskRouter group's availability is TaskRouter's)."""
+    overflow: list[Text] = Field(default_factory=list)
+    """Groups tried, least loaded first, when every seat here is taken or a <Dial> goes
+    unanswered."""
+    max_wait_s: Annotated[int, Field(ge=10, le=7200)] = 120
+    """How long a queued caller waits before being offered a call back."""
+    hours: Hours | None = None
+    """The group's own opening hours (a closed group is skipped by routing)."""
 
     @model_validator(mode="after")
     def _one_route(self) -> AgentGroup:
@@ -491,6 +501,8 @@ class Dialplan(Model):
     slots: dict[str, SlotDef] = Field(default_factory=dict)
     actions: dict[str, ActionDef] = Field(default_factory=dict)
     nodes: Annotated[dict[str, Node], Field(min_length=1)]
+    routing: Routing | None = None
+    """Who goes where when a transfer is decided (caller profile, occupancy): ivr.contact."""
 
     _source: str = PrivateAttr(default="")
     _action_classes: dict[str, type] = PrivateAttr(default_factory=dict)
@@ -503,3 +515,103 @@ class Dialplan(Model):
     def action_class(self, name: str) -> type | None:
         """The in-process rasa_sdk Action class for action ``name`` (resolved at load time)."""
         return self._action_classes.get(name)
+
+
+# --- routing (ivr.contact) ----------------------------------------------------------------------
+
+
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, str | int | float) and not isinstance(v, bool) else v
+
+
+OneOrMany = Annotated[list[Text], Field(min_length=1)]
+
+
+def _time_span(v: str) -> str:
+    spans = parse_ranges(v)
+    if len(spans) != 1:
+        raise ValueError('time must be one "HH:MM-HH:MM" span')
+    return v
+
+
+class RouteWhen(Model):
+    """Conditions of a routing rule; all given ones must hold (an empty ``when`` always holds).
+
+    A list means "any of these". Profile fields come from the customer directory; an unknown
+    caller has no tier, language, segments or tickets.
+    """
+
+    tier: OneOrMany | None = None
+    language: OneOrMany | None = None
+    segment: OneOrMany | None = None
+    """Holds when the caller's profile is in any of these segments."""
+    intent: OneOrMany | None = None
+    """The intent the bot decided on (an option's intent, or a global intent like agent)."""
+    repeat_caller: bool | None = None
+    """Called about the same intent within ``routing.repeat_within_days`` without the bot
+    resolving it."""
+    frustrated: bool | None = None
+    """The bot handed the caller over because they sounded upset or were stuck."""
+    known_caller: bool | None = None
+    """The number is in the customer directory."""
+    open_tickets: bool | None = None
+    """The profile has at least one open ticket."""
+    time: Annotated[str, AfterValidator(_time_span)] | None = None
+    """Local time of day, "HH:MM-HH:MM", in routing.timezone (default: hours.timezone, UTC)."""
+
+    @field_validator("tier", "language", "segment", "intent", mode="before")
+    @classmethod
+    def _many(cls, v: Any) -> Any:
+        return _one_or_many(v)
+
+
+class RoutingRule(Model):
+    """When ``when`` holds, route to ``prefer`` (in order) among groups with ``skills``, at
+    ``priority`` (higher goes ahead in our queue; TaskRouter gets it as the Task priority)."""
+
+    name: Text
+    when: RouteWhen = Field(default_factory=RouteWhen)
+    prefer: list[Text] = Field(default_factory=list)
+    skills: list[Text] = Field(default_factory=list)
+    priority: Annotated[int, Field(ge=0, le=100)] = 0
+
+    @model_validator(mode="after")
+    def _does_something(self) -> RoutingRule:
+        if not self.prefer and not self.skills and self.priority == 0:
+            raise ValueError("a routing rule needs at least one of prefer, skills or priority")
+        return self
+
+
+class Routing(Model):
+    """Contact-centre routing: rules evaluated in order whenever a transfer is decided; the
+    first that holds decides the preferred groups, required skills and priority."""
+
+    rules: list[RoutingRule] = Field(default_factory=list)
+    repeat_within_days: Annotated[int, Field(ge=1, le=365)] = 7
+    timezone: str | None = None
+    hold_music: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """Audio URL played to queued callers between announcements (default: a spoken line and
+    a pause)."""
+    hold_say: Text = "All our agents are busy. Please stay on the line."
+    position_say: Text = (
+        "You are number {position} in the queue. The expected wait is about {minutes} minutes."
+    )
+    callback_offer: Text = (
+        "If you would like us to call you back instead, press 1 or say call me back."
+    )
+    callback_said: Text = "Thank you. We will call you back as soon as an agent is free. Goodbye."
+    nobody_say: Text = (
+        "Sorry, everyone is busy. We have kept your number and will call you back. Goodbye."
+    )
+    """Said when no group can take or queue the call (all closed): a callback is stored."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            Hours._tz(v)
+        return v
+
+
+AgentGroup.model_rebuild()
+Dialplan.model_rebuild()  # both name models declared further down (Hours, Routing)

@@ -1,0 +1,110 @@
+"""``ContactCentre``: the routing state a server shares across processes, and the one place a
+transfer is turned into a routed choice (facts -> rules -> occupancy -> seat claim)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ivr.contact.choice import Choice, choose
+from ivr.contact.occupancy import MemoryOccupancy, Occupancy
+from ivr.contact.profiles import (
+    Directory,
+    History,
+    MemoryDirectory,
+    MemoryHistory,
+    PastCall,
+    is_repeat,
+    normalise_number,
+)
+from ivr.contact.queue import CallbackStore, CallQueue, MemoryCallbacks, MemoryQueue
+from ivr.contact.rules import RouteFacts, RouteSpec, evaluate
+from ivr.dialplan.models import Dialplan
+
+log = logging.getLogger(__name__)
+
+RING_MARGIN_S = 15.0
+"""A ringing seat is held this much longer than the <Dial> timeout before it frees itself."""
+TALK_TTL_S = 4 * 3600.0
+"""An answered seat frees itself after this long if the completed callback never comes."""
+
+
+def routing_enabled(plan: Dialplan) -> bool:
+    """Plans that declare nothing about routing keep the plain one-target transfer."""
+    return plan.routing is not None or any(
+        g.capacity is not None or g.overflow or g.hours is not None for g in plan.agents.values()
+    )
+
+
+@dataclass
+class ContactCentre:
+    """Occupancy, queue, callbacks, directory and history behind their protocols; memory
+    implementations by default (one process), the shared store's for several."""
+
+    occupancy: Occupancy = field(default_factory=MemoryOccupancy)
+    queue: CallQueue = field(default_factory=MemoryQueue)
+    callbacks: CallbackStore = field(default_factory=MemoryCallbacks)
+    directory: Directory = field(default_factory=MemoryDirectory)
+    history: History = field(default_factory=MemoryHistory)
+    clock: Callable[[], float] = time.time
+    region: str = "US"
+
+    def facts(self, plan: Dialplan, group: str, context: Mapping[str, Any],
+              now: datetime | None = None) -> RouteFacts:
+        """Everything the rules may look at, from the engine's transfer context."""
+        number = normalise_number(str(context.get("from") or ""), self.region)
+        profile = self.directory.lookup(number) if number else None
+        intent = context.get("intent")
+        intent = intent if isinstance(intent, str) else None
+        days = plan.routing.repeat_within_days if plan.routing else 7
+        return RouteFacts(
+            group=group,
+            intent=intent,
+            frustrated=context.get("reason") == "frustration",
+            profile=profile,
+            repeat=is_repeat(self.history, number, intent, self.clock(), days),
+            now=now or datetime.now(timezone.utc),
+        )
+
+    def remember(self, number: str, intent: str | None, outcome: str) -> None:
+        """Add this call to the caller's history (after its own facts were taken)."""
+        n = normalise_number(number, self.region)
+        if n and intent:
+            self.history.add(PastCall(n, intent, outcome, self.clock()))
+
+    def decide(self, plan: Dialplan, facts: RouteFacts, call_sid: str,
+               tried: Collection[str] = ()) -> tuple[RouteSpec, Choice]:
+        """Rules, then a group with a seat we could actually claim."""
+        spec = evaluate(plan, facts)
+        return spec, self.place(plan, spec, call_sid, facts.now, tried)
+
+    def place(self, plan: Dialplan, spec: RouteSpec, call_sid: str, now: datetime | None,
+              tried: Collection[str] = ()) -> Choice:
+        """Choose for ``spec`` and claim the seat (atomic in the store); a seat another
+        process took first counts as full and the choice is made again."""
+        full: set[str] = set()
+
+        def busy(name: str) -> int:
+            cap = plan.agents[name].capacity
+            return cap if name in full and cap is not None else self.occupancy.busy(name)
+
+        when = now or datetime.now(timezone.utc)
+        for _ in range(len(plan.agents) + 1):
+            choice = choose(plan, spec, busy, when, tried)
+            if choice.kind != "dial" or choice.group is None:
+                return choice
+            g = plan.agents[choice.group]
+            if self.occupancy.try_claim(choice.group, call_sid, g.capacity,
+                                        g.timeout_s + RING_MARGIN_S):
+                return choice
+            full.add(choice.group)
+        return Choice("queue", spec.prefer[0] if spec.prefer else spec.group,
+                      "no seat could be claimed")
+
+    def seat_ttl(self, plan: Dialplan, group: str) -> float:
+        g = plan.agents.get(group)
+        return (g.timeout_s if g else 30) + RING_MARGIN_S

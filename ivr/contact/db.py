@@ -128,10 +128,11 @@ class DbHistory:
     def since(self, number: str, t: float) -> list[PastCall]:
         start = datetime.fromtimestamp(t, timezone.utc)
         with self.db.session() as s:
-            rows = s.execute(select(CallRow.intent, CallRow.outcome, CallRow.started_at)
+            rows = s.execute(select(CallRow.intent, CallRow.outcome, CallRow.started_at,
+                                    CallRow.call_sid)
                              .where(CallRow.from_number == number, CallRow.started_at >= start))
-            return [PastCall(number, intent or "", outcome or "", _ts(at))
-                    for intent, outcome, at in rows]
+            return [PastCall(number, intent or "", outcome or "", _ts(at), sid)
+                    for intent, outcome, at, sid in rows]
 
 
 def _ts(at: datetime) -> float:

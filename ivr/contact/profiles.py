@@ -130,6 +130,7 @@ class PastCall:
     intent: str
     outcome: str
     at: float
+    call_sid: str = ""
 
 
 class History(Protocol):
@@ -162,11 +163,12 @@ class MemoryHistory:
 
 
 def is_repeat(history: History, number: str | None, intent: str | None, now: float,
-              days: int) -> bool:
-    """Called about ``intent`` within ``days`` before, and the bot did not resolve it then."""
+              days: int, this_call: str = "") -> bool:
+    """Called about ``intent`` within ``days`` before (``this_call`` itself not counted), and
+    the bot did not resolve it then."""
     if not number or not intent:
         return False
     return any(
-        c.intent == intent and c.outcome != "hangup"
+        c.intent == intent and c.outcome != "hangup" and (not this_call or c.call_sid != this_call)
         for c in history.since(number, now - days * 86400.0)
     )

@@ -26,6 +26,11 @@ class QueueEntry:
     intent: str = ""
     leaving: str = ""
     """Why we let the caller out: ``seat:<group>`` (claimed) or ``callback``."""
+    tried: tuple[str, ...] = ()
+    """Groups whose <Dial> went unanswered on this call: not offered a seat again."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tried", tuple(self.tried))  # JSON gives a list
 
 
 class CallQueue(Protocol):

@@ -89,7 +89,7 @@ def contact_transfer(decision: Decision, call_sid: str) -> Response | None:
     centre = _centre()
     facts = _facts(plan, decision)
     centre.remember(str(decision.context.get("from") or ""), facts.intent,
-                    f"transfer: {decision.target.name}")
+                    f"transfer: {decision.target.name}", call_sid)
     return _twiml(_next_step(plan, facts, decision, call_sid, ()))
 
 
@@ -104,7 +104,8 @@ def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: 
                           tried)
     if choice.kind == "queue" and choice.group is not None:
         centre.queue.add(QueueEntry(call_sid, choice.group, spec.priority, centre.clock(),
-                                    str(decision.context.get("from") or ""), facts.intent or ""))
+                                    str(decision.context.get("from") or ""), facts.intent or "",
+                                    tried=tried))
         return tw.enqueue(resp, choice.group)
     _store_callback(decision, call_sid, facts.group, spec, "no group open")
     resp.say(_routing(plan).nobody_say)
@@ -194,7 +195,7 @@ def wait() -> Response:
     g = plan.agents.get(group)
     if waiting and waiting[0].call_sid == call_sid and g is not None:
         spec = RouteSpec(group, None, (group,), (), entry.priority)
-        seat = centre.place(plan, spec, call_sid, _now())
+        seat = centre.place(plan, spec, call_sid, _now(), entry.tried)
         if seat.kind == "dial" and seat.group is not None:
             centre.queue.mark_leaving(call_sid, f"seat:{seat.group}")
             resp.leave()

@@ -55,6 +55,8 @@ class ContactCentre:
 
     def facts(self, plan: Dialplan, group: str, context: Mapping[str, Any],
               now: datetime | None = None) -> RouteFacts:
+        """``context`` is the engine's transfer context (``call_sid``, ``from``, ``intent``,
+        ``reason``); this call's own history entry is never counted as a repeat."""
         """Everything the rules may look at, from the engine's transfer context."""
         number = normalise_number(str(context.get("from") or ""), self.region)
         profile = self.directory.lookup(number) if number else None
@@ -66,15 +68,17 @@ class ContactCentre:
             intent=intent,
             frustrated=context.get("reason") == "frustration",
             profile=profile,
-            repeat=is_repeat(self.history, number, intent, self.clock(), days),
+            repeat=is_repeat(self.history, number, intent, self.clock(), days,
+                             str(context.get("call_sid") or "")),
             now=now or datetime.now(timezone.utc),
         )
 
-    def remember(self, number: str, intent: str | None, outcome: str) -> None:
-        """Add this call to the caller's history (after its own facts were taken)."""
+    def remember(self, number: str, intent: str | None, outcome: str,
+                 call_sid: str = "") -> None:
+        """Add this call to the caller's history (a no-op where history is the records DB)."""
         n = normalise_number(number, self.region)
         if n and intent:
-            self.history.add(PastCall(n, intent, outcome, self.clock()))
+            self.history.add(PastCall(n, intent, outcome, self.clock(), call_sid))
 
     def decide(self, plan: Dialplan, facts: RouteFacts, call_sid: str,
                tried: Collection[str] = ()) -> tuple[RouteSpec, Choice]:

@@ -28,9 +28,12 @@ class QueueEntry:
     """Why we let the caller out: ``seat:<group>`` (claimed) or ``callback``."""
     tried: tuple[str, ...] = ()
     """Groups whose <Dial> went unanswered on this call: not offered a seat again."""
+    skills: tuple[str, ...] = ()
+    """Skills the routing rule required (a freed seat must have them too)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tried", tuple(self.tried))  # JSON gives a list
+        object.__setattr__(self, "tried", tuple(self.tried))  # JSON gives lists
+        object.__setattr__(self, "skills", tuple(self.skills))
 
 
 class CallQueue(Protocol):

@@ -105,7 +105,7 @@ def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: 
     if choice.kind == "queue" and choice.group is not None:
         centre.queue.add(QueueEntry(call_sid, choice.group, spec.priority, centre.clock(),
                                     str(decision.context.get("from") or ""), facts.intent or "",
-                                    tried=tried))
+                                    tried=tried, skills=spec.skills))
         return tw.enqueue(resp, choice.group)
     _store_callback(decision, call_sid, facts.group, spec, "no group open")
     resp.say(_routing(plan).nobody_say)
@@ -180,8 +180,9 @@ def dial_event() -> Response:
 
 @bp.post(tw.WAIT)
 def wait() -> Response:
-    """``<Enqueue waitUrl>``: let the head of our queue out to a free seat, else announce the
-    position and expected wait, hold, and after max_wait_s offer a call back."""
+    """``<Enqueue waitUrl>``: let the caller out to a free seat when nobody ahead of them in
+    our serve order can take it, else announce the position and expected wait, hold, and after
+    max_wait_s offer a call back."""
     plan = _plan()
     call_sid = request.form.get("CallSid", "")
     group = request.args.get("group", "")
@@ -190,16 +191,14 @@ def wait() -> Response:
     if entry is None:  # queued by a process whose memory we do not share, or restarted
         entry = QueueEntry(call_sid, group, 0, centre.clock())
         centre.queue.add(entry)
-    waiting = centre.queue.waiting(group)
     resp = VoiceResponse()
     g = plan.agents.get(group)
-    if waiting and waiting[0].call_sid == call_sid and g is not None:
-        spec = RouteSpec(group, None, (group,), (), entry.priority)
-        seat = centre.place(plan, spec, call_sid, _now(), entry.tried)
-        if seat.kind == "dial" and seat.group is not None:
-            centre.queue.mark_leaving(call_sid, f"seat:{seat.group}")
-            resp.leave()
-            return _twiml(resp)
+    seat = centre.seat_for_waiting(plan, entry, _now()) if g is not None else None
+    if seat is not None and seat.group is not None:
+        centre.queue.mark_leaving(call_sid, f"seat:{seat.group}")
+        resp.leave()
+        return _twiml(resp)
+    waiting = centre.queue.waiting(group)
     position = next((i + 1 for i, e in enumerate(waiting) if e.call_sid == call_sid),
                     _int(request.form.get("QueuePosition"), 1))
     avg = _int(request.form.get("AvgQueueTime"), 0)
@@ -263,7 +262,7 @@ def queue_done() -> Response:
         seat = leaving[5:]
         spec = RouteSpec(facts.group, None, (seat,), (), entry.priority if entry else 0)
         return _twiml(tw.connect(resp, plan, _factory(), seat, spec, facts, decision, call_sid,
-                                 ()))
+                                 entry.tried if entry else ()))
     if result in ("queue-full", "error", "system-error"):
         _store_callback(decision, call_sid, group, None, f"queue {result}")
         resp.say(_routing(plan).nobody_say)

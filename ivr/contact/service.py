@@ -21,7 +21,13 @@ from ivr.contact.profiles import (
     is_repeat,
     normalise_number,
 )
-from ivr.contact.queue import CallbackStore, CallQueue, MemoryCallbacks, MemoryQueue
+from ivr.contact.queue import (
+    CallbackStore,
+    CallQueue,
+    MemoryCallbacks,
+    MemoryQueue,
+    QueueEntry,
+)
 from ivr.contact.rules import RouteFacts, RouteSpec, evaluate
 from ivr.dialplan.models import Dialplan
 
@@ -108,6 +114,28 @@ class ContactCentre:
             full.add(choice.group)
         return Choice("queue", spec.prefer[0] if spec.prefer else spec.group,
                       "no seat could be claimed")
+
+    def seat_for_waiting(self, plan: Dialplan, entry: QueueEntry,
+                         now: datetime | None) -> Choice | None:
+        """A free seat (claimed) for a queued caller, or None: no seat, or a caller ahead of
+        them in serve order (priority, then arrival, across every queue) could take it."""
+        spec = RouteSpec(entry.group, None, (entry.group,), entry.skills, entry.priority)
+        when = now or datetime.now(timezone.utc)
+        choice = choose(plan, spec, self.occupancy.busy, when, entry.tried)
+        if choice.kind != "dial" or choice.group is None:
+            return None
+        mine = (-entry.priority, entry.enqueued_at, entry.call_sid)
+        for q in self.queue.groups():
+            reach = {q, *(plan.agents[q].overflow if q in plan.agents else [])}
+            if choice.group not in reach:
+                continue
+            for other in self.queue.waiting(q):
+                if (-other.priority, other.enqueued_at, other.call_sid) >= mine:
+                    break
+                if choice.group not in other.tried:
+                    return None  # someone ahead can use this seat: they go first
+        placed = self.place(plan, spec, entry.call_sid, when, entry.tried)
+        return placed if placed.kind == "dial" else None
 
     def seat_ttl(self, plan: Dialplan, group: str) -> float:
         g = plan.agents.get(group)

@@ -32,8 +32,13 @@ CALL_ME_BACK = ("call me back", "call back", "callback", "call me")
 
 
 def register_contact(app: Flask, centre: ContactCentre | None = None) -> None:
-    """The one line ``create_app`` calls: routes plus the shared routing state."""
-    app.config.setdefault(CENTRE_KEY, centre or ContactCentre())
+    """The one line ``create_app`` calls: routes plus the shared routing state (from the
+    environment, :mod:`ivr.contact.setup`, unless given)."""
+    if centre is None and CENTRE_KEY not in app.config:
+        from ivr.contact.setup import centre_from_env
+
+        centre = centre_from_env()
+    app.config.setdefault(CENTRE_KEY, centre)
     app.register_blueprint(bp)
 
 

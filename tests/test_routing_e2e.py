@@ -1,0 +1,77 @@
+"""Routing over the real protocol: a real ``ivr serve`` on the contact-centre plan (Redis for
+seats and queue, SQLite for customers and call-backs), the recorded-call fixtures of
+tests/fixtures/routing played by the player, and every transfer callback played like Twilio."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.caller import play_call
+from ivr.caller.local_server import LocalServer
+from ivr.contact.db import DbCallbacks, DbDirectory
+from ivr.contact.profiles import read_customers_csv
+from ivr.contact.redis_state import RedisOccupancy
+from ivr.dialplan.loader import load_dialplan
+from ivr.store.records import RecordsDB
+
+from .conftest import REPO_ROOT
+from .redis_server import RedisServer, redis_server  # noqa: F401
+
+PLAN = REPO_ROOT / "dialplans" / "contact_centre.yaml"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "routing"
+MORNING = "2026-11-24T10:00:00-05:00"  # a Tuesday: every group open
+
+
+@pytest.fixture(scope="module")
+def line(redis_server: RedisServer,  # noqa: F811
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServer, str]]:
+    tmp = tmp_path_factory.mktemp("routing_e2e")
+    db_url = f"sqlite:///{tmp / 'calls.db'}"
+    db = RecordsDB(db_url, tmp / "spool")
+    DbDirectory(db).import_profiles(read_customers_csv(FIXTURES / "customers.csv"))
+    db.close()
+    env = {"IVR_STORE_URL": redis_server.url, "IVR_DB_URL": db_url,
+           "IVR_DB_SPOOL": str(tmp / "spool"), "IVR_NOW": MORNING, "IVR_LOG_LEVEL": "INFO"}
+    with LocalServer(PLAN, workdir=tmp, env=env) as srv:
+        yield srv, db_url
+
+
+def play(srv: LocalServer, name: str):  # type: ignore[no-untyped-def]
+    report = play_call(FIXTURES / name, srv.url, srv.token, speed=4.0, timeout_s=120)
+    assert report.ok, f"{name}: {report.failures} {report.errors}\n{srv.output()[-3000:]}"
+    return report
+
+
+def test_gold_caller_goes_to_senior(line: tuple[LocalServer, str],
+                                    redis_server: RedisServer) -> None:  # noqa: F811
+    redis_server.flush()
+    report = play(line[0], "gold_to_senior")
+    assert report.routed_events[:4] == ["dial-event initiated", "dial-event ringing",
+                                        "dial-event in-progress", "dial-event completed"]
+    assert RedisOccupancy(redis_server.url).busy("senior") == 0
+
+
+def test_no_answer_tries_next_group(line: tuple[LocalServer, str],
+                                    redis_server: RedisServer) -> None:  # noqa: F811
+    redis_server.flush()
+    play(line[0], "no_answer_next_group")
+
+
+def test_everyone_full_queued_and_callback_stored(line: tuple[LocalServer, str],
+                                                  redis_server: RedisServer,  # noqa: F811
+                                                  tmp_path: Path) -> None:
+    redis_server.flush()
+    occ = RedisOccupancy(redis_server.url)
+    for name, group in load_dialplan(PLAN).agents.items():
+        for i in range(group.capacity or 0):  # agents busy on calls another process placed
+            assert occ.try_claim(name, f"CAother-{name}-{i}", group.capacity, 600)
+    report = play(line[0], "all_full_callback")
+    db = RecordsDB(line[1], tmp_path / "spool")
+    try:
+        [req] = [r for r in DbCallbacks(db).pending() if r.call_sid == report.call_sid]
+        assert (req.number, req.group, req.intent) == ("+15555550177", "orders", "orders")
+    finally:
+        db.close()

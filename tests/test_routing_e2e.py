@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.caller import play_call
+from ivr.caller import load_fixture, play_call
 from ivr.caller.local_server import LocalServer
 from ivr.contact.db import DbCallbacks, DbDirectory
 from ivr.contact.profiles import read_customers_csv
@@ -60,6 +60,17 @@ def test_no_answer_tries_next_group(line: tuple[LocalServer, str],
     play(line[0], "no_answer_next_group")
 
 
+def test_repeat_caller_is_prioritised(line: tuple[LocalServer, str],
+                                      redis_server: RedisServer) -> None:  # noqa: F811
+    redis_server.flush()
+    fixture = load_fixture(FIXTURES / "repeat_caller")
+    first = fixture.model_copy(update={"expect": fixture.expect.model_copy(
+        update={"routed": "connected +15555550102"})})  # the first time: orders itself
+    report = play_call(first, line[0].url, line[0].token, speed=4.0, timeout_s=120)
+    assert report.ok, report.failures
+    play(line[0], "repeat_caller")
+
+
 def test_everyone_full_queued_and_callback_stored(line: tuple[LocalServer, str],
                                                   redis_server: RedisServer,  # noqa: F811
                                                   tmp_path: Path) -> None:
@@ -72,6 +83,6 @@ def test_everyone_full_queued_and_callback_stored(line: tuple[LocalServer, str],
     db = RecordsDB(line[1], tmp_path / "spool")
     try:
         [req] = [r for r in DbCallbacks(db).pending() if r.call_sid == report.call_sid]
-        assert (req.number, req.group, req.intent) == ("+15555550177", "orders", "orders")
+        assert (req.number, req.group, req.intent) == ("+15555550124", "orders", "orders")
     finally:
         db.close()

@@ -56,3 +56,19 @@ def test_queue_order_is_priority_then_arrival(redis_server: RedisServer) -> None
     assert [e.call_sid for e in a.waiting("billing")] == ["CA1", "CA2"]
     left = a.remove("CA3")
     assert left is not None and left.leaving == "seat:billing" and a.groups() == ["billing"]
+
+
+def test_recent_transfers_are_shared_history(redis_server: RedisServer) -> None:  # noqa: F811
+    from ivr.contact.profiles import MemoryHistory, MergedHistory, PastCall, is_repeat
+    from ivr.contact.redis_state import RedisHistory
+
+    redis_server.flush()
+    RedisHistory(redis_server.url).add(PastCall("+15555550177", "orders", "transfer: orders",
+                                                1000.0, "CA1"))
+    other_process = RedisHistory(redis_server.url)
+    assert is_repeat(other_process, "+15555550177", "orders", 2000.0, days=7)
+    assert not is_repeat(other_process, "+15555550177", "orders", 2000.0, days=7,
+                         this_call="CA1")  # a call is never its own repeat
+    db_like = MemoryHistory()
+    db_like.add(PastCall("+15555550177", "orders", "transfer: orders", 1000.0, "CA1"))
+    assert len(MergedHistory(other_process, db_like).since("+15555550177", 0.0)) == 1

@@ -172,3 +172,25 @@ def is_repeat(history: History, number: str | None, intent: str | None, now: flo
         c.intent == intent and c.outcome != "hangup" and (not this_call or c.call_sid != this_call)
         for c in history.since(number, now - days * 86400.0)
     )
+
+
+class MergedHistory:
+    """Several histories read as one (e.g. recent transfers in Redis + finished calls in the
+    records database); ``add`` goes to the first. A call found in both counts once."""
+
+    def __init__(self, *sources: History) -> None:
+        self.sources = sources
+
+    def add(self, call: PastCall) -> None:
+        self.sources[0].add(call)
+
+    def since(self, number: str, t: float) -> list[PastCall]:
+        seen: set[str] = set()
+        out: list[PastCall] = []
+        for src in self.sources:
+            for c in src.since(number, t):
+                if c.call_sid and c.call_sid in seen:
+                    continue
+                seen.add(c.call_sid)
+                out.append(c)
+        return out

@@ -16,6 +16,7 @@ from dataclasses import asdict
 
 import redis
 
+from ivr.contact.profiles import PastCall
 from ivr.contact.queue import QueueEntry
 
 _CLAIM = """
@@ -133,6 +134,36 @@ class RedisQueue:
 
     def groups(self) -> list[str]:
         return sorted(str(g) for g in self._r.smembers(self._p + "qgroups"))
+
+    def close(self) -> None:
+        self._r.close()
+
+
+class RedisHistory:
+    """:class:`~ivr.contact.profiles.History` of recent transfers per number, shared through
+    Redis (``hist:<number>``, newest first, capped, expiring after ``keep_days``), so a repeat
+    caller is recognised by whichever process takes their next call, before the finished call
+    reaches the records database."""
+
+    def __init__(self, url: str, prefix: str = "ivr:", keep_days: int = 30,
+                 per_number: int = 50) -> None:
+        self._r = _client(url)
+        self._p = prefix + "hist:"
+        self._keep = keep_days * 86400
+        self._max = per_number
+
+    def add(self, call: PastCall) -> None:
+        key = self._p + call.number
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, json.dumps(asdict(call)))
+            pipe.ltrim(key, 0, self._max - 1)
+            pipe.expire(key, self._keep)
+            pipe.execute()
+
+    def since(self, number: str, t: float) -> list[PastCall]:
+        calls = [PastCall(**json.loads(str(raw)))
+                 for raw in self._r.lrange(self._p + number, 0, -1)]
+        return [c for c in calls if c.at >= t]
 
     def close(self) -> None:
         self._r.close()

@@ -1,9 +1,11 @@
 """Build the :class:`ContactCentre` a server process uses, from its environment.
 
-- ``IVR_STORE_URL=redis://host:6379/0``: seats and our queue on Redis (required for more than
-  one process; unset or ``memory://``: this process only);
+- ``IVR_STORE_URL=redis://host:6379/0``: seats, our queue and recent transfers (repeat
+  callers) on Redis (required for more than one process; unset or ``memory://``: this process
+  only);
 - ``IVR_DB_URL=sqlite:///calls.db`` (any SQLAlchemy URL): the customer directory, stored
-  call-backs and call history in the records database (``IVR_DB_SPOOL`` sets its spool
+  call-backs and call history (finished calls, merged with the recent transfers) in the records
+  database (``IVR_DB_SPOOL`` sets its spool
   directory, default ``./spool``);
 - without a database, ``IVR_CALLBACKS_FILE`` keeps call-backs in a durable JSON-lines journal
   (default: in memory, with a warning, since a restart would lose them).
@@ -16,6 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ivr.contact.profiles import MergedHistory
 from ivr.contact.queue import FileCallbacks
 from ivr.contact.service import ContactCentre
 
@@ -39,17 +42,18 @@ def centre_from_env(env: Mapping[str, str] | None = None) -> ContactCentre:
     centre = ContactCentre()
     store_url = env.get("IVR_STORE_URL", "")
     if store_url.split("://", 1)[0] in ("redis", "rediss", "unix"):
-        from ivr.contact.redis_state import RedisOccupancy, RedisQueue
+        from ivr.contact.redis_state import RedisHistory, RedisOccupancy, RedisQueue
 
         centre.occupancy = RedisOccupancy(store_url)
         centre.queue = RedisQueue(store_url)
+        centre.history = RedisHistory(store_url)
     db = records_db(env)
     if db is not None:
         from ivr.contact.db import DbCallbacks, DbDirectory, DbHistory
 
         centre.directory = DbDirectory(db)
         centre.callbacks = DbCallbacks(db)
-        centre.history = DbHistory(db)
+        centre.history = MergedHistory(centre.history, DbHistory(db))
     elif env.get("IVR_CALLBACKS_FILE"):
         centre.callbacks = FileCallbacks(env["IVR_CALLBACKS_FILE"])
     else:

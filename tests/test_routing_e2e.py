@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.caller import load_fixture, play_call
+from ivr.caller.fixture import DtmfTurn, Expect
 from ivr.caller.local_server import LocalServer
 from ivr.contact.db import DbCallbacks, DbDirectory
 from ivr.contact.profiles import read_customers_csv
@@ -54,6 +55,12 @@ def test_gold_caller_goes_to_senior(line: tuple[LocalServer, str],
     assert RedisOccupancy(redis_server.url).busy("senior") == 0
 
 
+def test_open_ticket_offered_first(line: tuple[LocalServer, str],
+                                   redis_server: RedisServer) -> None:  # noqa: F811
+    redis_server.flush()
+    play(line[0], "open_ticket_offer")
+
+
 def test_no_answer_tries_next_group(line: tuple[LocalServer, str],
                                     redis_server: RedisServer) -> None:  # noqa: F811
     redis_server.flush()
@@ -64,8 +71,9 @@ def test_repeat_caller_is_prioritised(line: tuple[LocalServer, str],
                                       redis_server: RedisServer) -> None:  # noqa: F811
     redis_server.flush()
     fixture = load_fixture(FIXTURES / "repeat_caller")
-    first = fixture.model_copy(update={"expect": fixture.expect.model_copy(
-        update={"routed": "connected +15555550102"})})  # the first time: orders itself
+    first = fixture.model_copy(update={  # the first time: the menu's orders key, to orders
+        "turns": [DtmfTurn(dtmf="2")],
+        "expect": Expect(outcome="transfer: orders", routed="connected +15555550102")})
     report = play_call(first, line[0].url, line[0].token, speed=4.0, timeout_s=120)
     assert report.ok, report.failures
     play(line[0], "repeat_caller")

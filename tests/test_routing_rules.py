@@ -148,3 +148,17 @@ def test_explain_route_cli(capsys) -> None:  # type: ignore[no-untyped-def]
     out = capsys.readouterr().out
     assert "premium_to_senior: FIRES" in out and "dial senior" in out
     assert main(["check", str(PLAN), "--explain-route", "tire=gold"]) == 2
+
+
+def test_anticipate_and_welcome_keys_are_checked(tmp_path: Path) -> None:
+    assert any('"biling" is not an intent of this plan (did you mean "billing"?)' in e
+               for e in _bad(tmp_path, "      intent: billing\n      group: senior",
+                             "      intent: biling\n      group: senior"))
+    assert any("no {placeholders} here" in e
+               for e in _bad(tmp_path, "welcome_back: Welcome back.",
+                             "welcome_back: Welcome back, {name}."))
+    assert any("use last_call_intent" in e
+               for e in _bad(tmp_path, "when: {open_tickets: true}",
+                             "when: {intent: billing}"))
+    assert any('"senoir" is not an agent group' in e
+               for e in _bad(tmp_path, "      group: senior", "      group: senoir"))

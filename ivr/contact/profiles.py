@@ -174,6 +174,16 @@ def is_repeat(history: History, number: str | None, intent: str | None, now: flo
     )
 
 
+def last_unresolved(history: History, number: str | None, now: float, days: int,
+                    this_call: str = "") -> str | None:
+    """The intent of the caller's most recent earlier call the bot did not resolve."""
+    if not number:
+        return None
+    calls = [c for c in history.since(number, now - days * 86400.0)
+             if c.intent and c.outcome != "hangup" and (not this_call or c.call_sid != this_call)]
+    return max(calls, key=lambda c: c.at).intent if calls else None
+
+
 class MergedHistory:
     """Several histories read as one (e.g. recent transfers in Redis + finished calls in the
     records database); ``add`` goes to the first. A call found in both counts once."""

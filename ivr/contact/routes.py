@@ -40,6 +40,13 @@ def register_contact(app: Flask, centre: ContactCentre | None = None) -> None:
         centre = centre_from_env()
     app.config.setdefault(CENTRE_KEY, centre)
     app.register_blueprint(bp)
+    services = app.config.get("IVR_SERVICES")
+    if services is not None and hasattr(services, "plan"):
+        # Greets known callers and offers anticipated reasons (plans with routing.welcome_back
+        # / routing.anticipate); every other plan's dialogs pass through unchanged.
+        from ivr.contact.greeting import wrap_plan
+
+        services.plan = wrap_plan(services.plan, lambda: app.config[CENTRE_KEY])
 
 
 def _centre() -> ContactCentre:

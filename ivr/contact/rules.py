@@ -26,6 +26,8 @@ class RouteFacts:
     profile: Profile | None = None
     repeat: bool = False
     now: datetime | None = None
+    last_intent: str | None = None
+    """The previous unresolved call's intent (within the repeat window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class RouteSpec:
     priority: int
 
 
-def _zone(plan: Dialplan) -> ZoneInfo:
+def zone_of(plan: Dialplan) -> ZoneInfo:
     tz = (plan.routing.timezone if plan.routing else None) or (
         plan.hours.timezone if plan.hours else None
     )
@@ -58,6 +60,7 @@ def failed_conditions(when: RouteWhen, facts: RouteFacts, zone: ZoneInfo) -> lis
     one_of("tier", when.tier, p.tier if p else "")
     one_of("language", when.language, p.language if p else "")
     one_of("intent", when.intent, facts.intent or "")
+    one_of("last_call_intent", when.last_call_intent, facts.last_intent or "")
     if when.segment is not None and not set(when.segment) & set(p.segments if p else ()):
         out.append(f"segments are {', '.join(p.segments) if p and p.segments else 'none'}, "
                    f"not {' or '.join(when.segment)}")
@@ -89,7 +92,7 @@ def evaluate(plan: Dialplan, facts: RouteFacts) -> RouteSpec:
     """The first rule whose conditions all hold decides; no rule: the engine's group as is."""
     if plan.routing is None:
         return _spec(facts, None)
-    zone = _zone(plan)
+    zone = zone_of(plan)
     for rule in plan.routing.rules:
         if not failed_conditions(rule.when, facts, zone):
             return _spec(facts, rule)
@@ -99,7 +102,7 @@ def evaluate(plan: Dialplan, facts: RouteFacts) -> RouteSpec:
 def explain(plan: Dialplan, facts: RouteFacts) -> list[str]:
     """One line per rule up to the one that fires, saying why each earlier one did not."""
     lines: list[str] = []
-    zone = _zone(plan)
+    zone = zone_of(plan)
     for rule in plan.routing.rules if plan.routing else []:
         failed = failed_conditions(rule.when, facts, zone)
         if failed:

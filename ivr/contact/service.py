@@ -19,6 +19,7 @@ from ivr.contact.profiles import (
     MemoryHistory,
     PastCall,
     is_repeat,
+    last_unresolved,
     normalise_number,
 )
 from ivr.contact.queue import (
@@ -69,14 +70,15 @@ class ContactCentre:
         intent = context.get("intent")
         intent = intent if isinstance(intent, str) else None
         days = plan.routing.repeat_within_days if plan.routing else 7
+        this_call = str(context.get("call_sid") or "")
         return RouteFacts(
             group=group,
             intent=intent,
             frustrated=context.get("reason") == "frustration",
             profile=profile,
-            repeat=is_repeat(self.history, number, intent, self.clock(), days,
-                             str(context.get("call_sid") or "")),
+            repeat=is_repeat(self.history, number, intent, self.clock(), days, this_call),
             now=now or datetime.now(timezone.utc),
+            last_intent=last_unresolved(self.history, number, self.clock(), days, this_call),
         )
 
     def remember(self, number: str, intent: str | None, outcome: str,

@@ -556,10 +556,13 @@ class RouteWhen(Model):
     """The number is in the customer directory."""
     open_tickets: bool | None = None
     """The profile has at least one open ticket."""
+    last_call_intent: OneOrMany | None = None
+    """What the caller's previous unresolved call (within routing.repeat_within_days) was
+    about."""
     time: Annotated[str, AfterValidator(_time_span)] | None = None
     """Local time of day, "HH:MM-HH:MM", in routing.timezone (default: hours.timezone, UTC)."""
 
-    @field_validator("tier", "language", "segment", "intent", mode="before")
+    @field_validator("tier", "language", "segment", "intent", "last_call_intent", mode="before")
     @classmethod
     def _many(cls, v: Any) -> Any:
         return _one_or_many(v)
@@ -582,11 +585,30 @@ class RoutingRule(Model):
         return self
 
 
+class Anticipate(Model):
+    """A likely reason for the call, offered right after the greeting when ``when`` holds for
+    the caller's profile and history ("Are you calling about your open ticket?"). Yes (or key 1)
+    transfers straight to the group for ``intent``; anything else goes on to the start node."""
+
+    name: Text
+    when: RouteWhen
+    say: Text
+    intent: Text
+    """The intent the call then carries (a menu option's intent; routing rules see it)."""
+    group: Text | None = None
+    """Where yes goes (default: the group of the menu option with this intent)."""
+
+
 class Routing(Model):
     """Contact-centre routing: rules evaluated in order whenever a transfer is decided; the
     first that holds decides the preferred groups, required skills and priority."""
 
     rules: list[RoutingRule] = Field(default_factory=list)
+    anticipate: list[Anticipate] = Field(default_factory=list)
+    """Reasons offered before the menu; the first whose ``when`` holds is asked."""
+    welcome_back: Text | None = None
+    """Said after the greeting to callers found in the customer directory ("Welcome back.").
+    Profile values are never read out: caller ID alone does not verify who is calling."""
     repeat_within_days: Annotated[int, Field(ge=1, le=365)] = 7
     timezone: str | None = None
     hold_music: Annotated[str, Field(pattern=r"^https?://")] | None = None

@@ -29,6 +29,17 @@ def plan_intents(plan: object) -> set[str]:
     return intents
 
 
+def option_groups(plan: object) -> dict[str, str]:
+    """intent -> the group its menu option transfers to (first option wins)."""
+    out: dict[str, str] = {}
+    for node in getattr(plan, "nodes", {}).values():
+        if isinstance(node, MenuNode):
+            for o in node.options:
+                if o.transfer:
+                    out.setdefault(o.intent_name, o.transfer)
+    return out
+
+
 def check_routing(plan: object) -> list[Problem]:
     """Problems in ``agents.*.overflow`` and ``routing.rules`` as (document path, message)."""
     from ivr.dialplan.models import Dialplan
@@ -51,6 +62,30 @@ def check_routing(plan: object) -> list[Problem]:
     if plan.routing is None:
         return problems
     intents = plan_intents(plan)
+    transfers = option_groups(plan)
+    for a, offer in enumerate(plan.routing.anticipate):
+        base_a: Path_ = ("routing", "anticipate", a)
+        if offer.intent not in intents:
+            problems.append(((*base_a, "intent"),
+                             _unknown("an intent of this plan", offer.intent, intents)))
+        elif offer.group is None and offer.intent not in transfers:
+            problems.append(((*base_a, "intent"), f'no menu option with intent "{offer.intent}" '
+                             "transfers to a group: give group:"))
+        if offer.group is not None and offer.group not in groups:
+            problems.append(((*base_a, "group"), _unknown("an agent group", offer.group,
+                                                          groups)))
+        if offer.when.intent is not None:
+            problems.append(((*base_a, "when", "intent"), "the intent is not known before the "
+                             "menu: use last_call_intent"))
+        for i, li in enumerate(offer.when.last_call_intent or []):
+            if li not in intents:
+                problems.append(((*base_a, "when", "last_call_intent", i),
+                                 _unknown("an intent of this plan", li, intents)))
+    for key in ("welcome_back",):
+        text = getattr(plan.routing, key)
+        if text and "{" in text:
+            problems.append((("routing", key), "profile values are never read out (caller ID "
+                             "does not verify the caller): no {placeholders} here"))
     for r, rule in enumerate(plan.routing.rules):
         base: Path_ = ("routing", "rules", r)
         for i, g in enumerate(rule.prefer):
@@ -71,6 +106,10 @@ def check_routing(plan: object) -> list[Problem]:
                     ((*base, "skills"), "no agent group"
                      + (" in prefer" if rule.prefer else "") + " has all of these skills")
                 )
+        for i, li in enumerate(rule.when.last_call_intent or []):
+            if li not in intents:
+                problems.append(((*base, "when", "last_call_intent", i),
+                                 _unknown("an intent of this plan", li, intents)))
         for i, intent in enumerate(rule.when.intent or []):
             if intent not in intents:
                 problems.append(

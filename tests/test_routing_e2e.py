@@ -12,6 +12,8 @@ import pytest
 from ivr.caller import load_fixture, play_call
 from ivr.caller.fixture import DtmfTurn, Expect
 from ivr.caller.local_server import LocalServer
+from ivr.caller.player import TwilioHttp, route_via
+from ivr.caller.transfer import Agents, TransferFollower
 from ivr.contact.db import DbCallbacks, DbDirectory
 from ivr.contact.profiles import read_customers_csv
 from ivr.contact.redis_state import RedisOccupancy
@@ -94,3 +96,40 @@ def test_everyone_full_queued_and_callback_stored(line: tuple[LocalServer, str],
         assert (req.number, req.group, req.intent) == ("+15555550124", "orders", "orders")
     finally:
         db.close()
+
+
+def test_occupancy_right_with_two_server_processes(line: tuple[LocalServer, str],
+                                                   redis_server: RedisServer,  # noqa: F811
+                                                   tmp_path: Path) -> None:
+    """Process A takes the call; Twilio's later callbacks reach process B (another `ivr
+    serve` on the same Redis): B's answered/completed events keep A's seat count right."""
+    redis_server.flush()
+    a, db_url = line
+    # one deployment: same account token, same public address (the load balancer's)
+    env = {"IVR_STORE_URL": redis_server.url, "IVR_DB_URL": db_url,
+           "IVR_DB_SPOOL": str(tmp_path / "spool"), "IVR_NOW": MORNING,
+           "TWILIO_AUTH_TOKEN": a.token, "IVR_PUBLIC_URL": a.url}
+    with LocalServer(PLAN, workdir=tmp_path, env=env) as b:
+        fixture = load_fixture(FIXTURES / "gold_to_senior")
+        bot_part_only = fixture.model_copy(update={
+            "transfer": None, "expect": fixture.expect.model_copy(update={"routed": None})})
+        report = play_call(bot_part_only, a.url, a.token, speed=4.0, timeout_s=120)
+        assert report.ok, report.failures
+        occ = RedisOccupancy(redis_server.url)
+        assert occ.busy("senior") == 1  # A claimed the seat when it sent the <Dial>
+        seen: list[int] = []
+        http = TwilioHttp(a.token)
+
+        def post_to_b(url: str, params: dict[str, str]) -> str:
+            res = http.request(route_via(url, b.url), url, params)  # signed over the public URL
+            assert res.status in (200, 204), res.body
+            return res.body
+
+        follower = TransferFollower(
+            post_to_b, {"CallSid": report.call_sid, "AccountSid": "AC" + "0" * 32,
+                        "From": fixture.from_number, "To": fixture.to_number,
+                        "CallStatus": "in-progress"},
+            Agents(during_call=lambda _: seen.append(occ.busy("senior"))))
+        done = follower.run(report.twiml, a.url + "/twilio/after-stream")
+        assert done.outcome == "connected +15555550109"
+        assert seen == [1] and occ.busy("senior") == 0  # B's completed callback freed it

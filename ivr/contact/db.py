@@ -64,6 +64,11 @@ class DbDirectory:
             row = s.get(CustomerRow, number)
             return _profile(row) if row is not None else None
 
+    def by_account(self, account: str) -> Profile | None:
+        with self.db.session() as s:
+            row = s.scalars(select(CustomerRow).where(CustomerRow.account == account)).first()
+            return _profile(row) if row is not None else None
+
     def import_profiles(self, profiles: list[Profile]) -> int:
         """Insert or replace every profile in one transaction; returns how many."""
         now = datetime.now(timezone.utc)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ivr.contact.crm import directory_for
+from ivr.contact.profiles import Directory
 from ivr.contact.rules import failed_conditions, zone_of
 from ivr.contact.service import ContactCentre
 from ivr.dialog import (
@@ -46,8 +48,10 @@ class GreetingDialog:
     """One call: the offer turn in front of the engine's dialog."""
 
     def __init__(self, inner: CallDialog, plan: Dialplan, centre: ContactCentre, info: CallInfo,
-                 is_open: Callable[[], bool], now: Callable[[], datetime]) -> None:
+                 is_open: Callable[[], bool], now: Callable[[], datetime],
+                 directory: Directory | None = None) -> None:
         self.inner, self.plan, self.centre, self.info = inner, plan, centre, info
+        self.directory = directory
         self._is_open, self._now = is_open, now
         self._offer: Anticipate | None = None
         self._held: list[Directive] = []
@@ -58,7 +62,7 @@ class GreetingDialog:
         assert routing is not None
         facts = self.centre.facts(self.plan, self.plan.default_group,
                                   {"from": self.info.from_number, "call_sid": self.info.call_sid},
-                                  self._now())
+                                  self._now(), self.directory)
         cut = 1 if self.plan.greeting and out and isinstance(out[0], Say) else 0
         head: list[Directive] = list(out[:cut])
         if facts.profile is not None and routing.welcome_back:
@@ -114,7 +118,9 @@ class GreetingFactory:
             return call
         is_open = getattr(self.inner, "is_open", lambda: True)
         clock = getattr(self.inner, "clock", lambda: datetime.now(timezone.utc))
-        return GreetingDialog(call, plan, self.centre(), info, is_open, clock)
+        centre = self.centre()
+        directory = directory_for(plan, self.inner, centre.directory)
+        return GreetingDialog(call, plan, centre, info, is_open, clock, directory)
 
     def agent_group(self, name: str) -> AgentTarget:
         return self.inner.agent_group(name)

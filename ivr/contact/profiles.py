@@ -67,6 +67,10 @@ class MemoryDirectory:
     def add(self, profile: Profile) -> None:
         self._by_number[profile.number] = profile
 
+    def by_account(self, account: str) -> Profile | None:
+        return next((p for p in self._by_number.values() if account and p.account == account),
+                    None)
+
     def __len__(self) -> int:
         return len(self._by_number)
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.contact import twiml as tw
+from ivr.contact.crm import directory_for
 from ivr.contact.queue import CallbackRequest, QueueEntry
 from ivr.contact.rules import RouteFacts, RouteSpec
 from ivr.contact.service import TALK_TTL_S, ContactCentre, routing_enabled
@@ -87,7 +88,9 @@ def _decision(call_sid: str) -> Decision | None:
 
 def _facts(plan: Dialplan, decision: Decision) -> RouteFacts:
     assert decision.target is not None
-    return _centre().facts(plan, decision.target.name, decision.context, _now())
+    centre = _centre()
+    directory = directory_for(plan, _factory(), centre.directory)
+    return centre.facts(plan, decision.target.name, decision.context, _now(), directory)
 
 
 # --- the entry point from the app's after-stream route -------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from ivr.contact.profiles import (
     MemoryDirectory,
     MemoryHistory,
     PastCall,
+    Profile,
     is_repeat,
     last_unresolved,
     normalise_number,
@@ -59,14 +61,40 @@ class ContactCentre:
     history: History = field(default_factory=MemoryHistory)
     clock: Callable[[], float] = time.time
     region: str = "US"
+    _profiles: OrderedDict[str, Profile | None] = field(default_factory=OrderedDict,
+                                                        repr=False)
+
+    def profile(self, plan: Dialplan, context: Mapping[str, Any],
+                directory: Directory | None = None) -> Profile | None:
+        """The caller's profile: by the plan's account slot once filled, else by number;
+        looked up once per call (cached by CallSid)."""
+        source = directory or self.directory
+        call_sid = str(context.get("call_sid") or "")
+        slots = context.get("slots")
+        acct_slot = plan.routing.account_slot if plan.routing else None
+        account = slots.get(acct_slot) if acct_slot and isinstance(slots, Mapping) else None
+        by_account = getattr(source, "by_account", None)
+        if account and callable(by_account):
+            found = by_account(str(account))
+            if isinstance(found, Profile):
+                return found
+        if call_sid and call_sid in self._profiles:
+            return self._profiles[call_sid]
+        number = normalise_number(str(context.get("from") or ""), self.region)
+        profile = source.lookup(number) if number else None
+        if call_sid:
+            self._profiles[call_sid] = profile
+            while len(self._profiles) > 10_000:
+                self._profiles.popitem(last=False)
+        return profile
 
     def facts(self, plan: Dialplan, group: str, context: Mapping[str, Any],
-              now: datetime | None = None) -> RouteFacts:
-        """``context`` is the engine's transfer context (``call_sid``, ``from``, ``intent``,
-        ``reason``); this call's own history entry is never counted as a repeat."""
-        """Everything the rules may look at, from the engine's transfer context."""
+              now: datetime | None = None, directory: Directory | None = None) -> RouteFacts:
+        """Everything the rules may look at. ``context`` is the engine's transfer context
+        (``call_sid``, ``from``, ``intent``, ``reason``, ``slots``); this call's own history
+        entry is never counted as a repeat."""
         number = normalise_number(str(context.get("from") or ""), self.region)
-        profile = self.directory.lookup(number) if number else None
+        profile = self.profile(plan, context, directory)
         intent = context.get("intent")
         intent = intent if isinstance(intent, str) else None
         days = plan.routing.repeat_within_days if plan.routing else 7

@@ -610,6 +610,15 @@ class Routing(Model):
     """Said after the greeting to callers found in the customer directory ("Welcome back.").
     Profile values are never read out: caller ID alone does not verify who is calling."""
     repeat_within_days: Annotated[int, Field(ge=1, le=365)] = 7
+    directory_action: str | None = None
+    """A custom action (under actions:) that looks the caller up in the operator's CRM instead
+    of the built-in customer table: it gets the caller's number in the tracker metadata and
+    returns SlotSet events for name, tier, language, segments, open_tickets, account. Its
+    timeout_s bounds the wait; the result is cached for the call; a failure routes the caller
+    as unknown (logged), never drops them."""
+    account_slot: str | None = None
+    """A slot holding the caller's account number: once filled, the profile with that account
+    is the caller's (caller ID may be a shared or withheld phone)."""
     timezone: str | None = None
     hold_music: Annotated[str, Field(pattern=r"^https?://")] | None = None
     """Audio URL played to queued callers between announcements (default: a spoken line and

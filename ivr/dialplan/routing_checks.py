@@ -81,6 +81,14 @@ def check_routing(plan: object) -> list[Problem]:
             if li not in intents:
                 problems.append(((*base_a, "when", "last_call_intent", i),
                                  _unknown("an intent of this plan", li, intents)))
+    rt = plan.routing
+    if rt.directory_action is not None and rt.directory_action not in plan.actions:
+        problems.append((("routing", "directory_action"),
+                         _unknown("a custom action under actions:", rt.directory_action,
+                                  plan.actions)))
+    if rt.account_slot is not None and rt.account_slot not in plan.slots:
+        problems.append((("routing", "account_slot"),
+                         _unknown("a slot declared under slots:", rt.account_slot, plan.slots)))
     for key in ("welcome_back",):
         text = getattr(plan.routing, key)
         if text and "{" in text:

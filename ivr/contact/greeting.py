@@ -32,8 +32,9 @@ from ivr.dialog import (
     Say,
     Transfer,
 )
-from ivr.dialplan.models import Anticipate, Dialplan
+from ivr.dialplan.models import Dialplan
 from ivr.dialplan.routing_checks import option_groups
+from ivr.dialplan.routing_models import Anticipate
 from ivr.nlu.entities import parse_yes_no
 
 log = logging.getLogger(__name__)

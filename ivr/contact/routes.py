@@ -20,7 +20,8 @@ from ivr.contact.queue import CallbackRequest, QueueEntry
 from ivr.contact.rules import RouteFacts, RouteSpec
 from ivr.contact.service import TALK_TTL_S, ContactCentre, routing_enabled
 from ivr.dialog import DialogFactory
-from ivr.dialplan.models import Dialplan, Routing
+from ivr.dialplan.models import Dialplan
+from ivr.dialplan.routing_models import Routing
 from ivr.store import Decision
 
 log = logging.getLogger(__name__)

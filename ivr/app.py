@@ -25,7 +25,8 @@ from ivr.dialog import AgentTarget
 from ivr.errors import ForbiddenRequest, IvrError
 from ivr.security import check_signature
 from ivr.session import APOLOGY, CallSession, Services
-from ivr.store import CallRecord, Decision
+from ivr.store import CallRecord, CallStore, Decision
+from ivr.store.redis_store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,10 @@ def create_app(settings: Settings, services: Services) -> Flask:
         store.put_record(
             CallRecord(call_sid, request.form.get("From", ""), request.form.get("To", ""))
         )
-        token = store.issue_token(call_sid)
+        try:
+            token = store.issue_token(call_sid)
+        except StoreUnavailable as exc:
+            return _store_down_twiml(call_sid, store, exc)
         base = public_base()
         resp = VoiceResponse()
         connect = Connect(action=base + ACTION_PATH)
@@ -110,6 +114,7 @@ def create_app(settings: Settings, services: Services) -> Flask:
             factory = _services().plan()
             decision = Decision("transfer", factory.agent_group(factory.default_group),
                                 {"error": "no_decision"})
+            _finish_orphan(store, record, decision)
             resp = VoiceResponse()
             resp.say(APOLOGY)
             return _twiml(_transfer_twiml(resp, decision, call_sid))
@@ -219,6 +224,34 @@ def _transfer_twiml(resp: VoiceResponse, decision: Decision, call_sid: str) -> V
     resp.say(NOBODY)  # reached only when the dial fails or nobody answers
     resp.hangup()
     return resp
+
+
+def _store_down_twiml(call_sid: str, store: CallStore, exc: Exception) -> Response:
+    """Degraded mode: the shared store is unreachable, so no stream token can be issued that
+    another process could check. Never drop the caller: send them to the default group."""
+    log.error("call %s: store unavailable at the voice webhook (%s); transferring to the "
+              "default group", call_sid, exc)
+    store.errors("store_unavailable_webhook")
+    factory = _services().plan()
+    decision = Decision("transfer", factory.agent_group(factory.default_group),
+                        {"error": "store_unavailable"})
+    return _twiml(_transfer_twiml(VoiceResponse(), decision, call_sid))
+
+
+def _finish_orphan(store: CallStore, record: CallRecord | None, decision: Decision) -> None:
+    """A call whose stream died without a decision (its process was killed, say) still gets its
+    final record, written by whichever process serves the action request."""
+    if record is None or record.outcome is not None:
+        return
+    assert decision.target is not None
+    record.outcome = f"transfer: {decision.target.name}"
+    record.errors.append("stream ended with no decision")
+    try:
+        store.put_decision(record.call_sid, decision)
+        store.finish(record)
+    except Exception:
+        log.exception("call %s: could not store the record of an orphaned call",
+                      record.call_sid)
 
 
 def _agent_summary(context: Mapping[str, Any]) -> str:

@@ -75,7 +75,17 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="save every call as a replayable fixture folder in DIR")
     s.add_argument("--call-log", default=None, help="append finished call records (JSON lines)")
     s.add_argument("--threads", type=int, default=200, help="max concurrent calls + requests")
-    s.add_argument("--workers", type=int, default=None, help="model worker threads")
+    s.add_argument("--workers", type=int, default=None,
+                   help="server processes, each with its own models (IVR_WORKERS; > 1 needs "
+                        "--store redis://...)")
+    s.add_argument("--model-threads", type=int, default=None,
+                   help="model worker threads per process (IVR_MODEL_THREADS)")
+    s.add_argument("--store", default=None, metavar="URL",
+                   help="live call state: memory:// (default) or redis://host:6379/0 "
+                        "(IVR_STORE_URL)")
+    s.add_argument("--db", default=None, metavar="URL",
+                   help="call records database, any SQLAlchemy URL (IVR_DB_URL; default "
+                        "sqlite:///calls.db; 'none' for no database)")
     s.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads per ASR")
     s.add_argument("--end-silence", type=float, default=None,
                    help="seconds of silence that end a caller's turn")
@@ -92,10 +102,14 @@ def _serve(args: argparse.Namespace) -> int:
         record_dir=args.record,
         call_log=args.call_log,
         workers=args.workers,
+        model_threads=args.model_threads,
+        store_url=args.store,
+        db_url=args.db,
         asr_threads=args.asr_threads,
         end_silence_s=args.end_silence,
     )
     settings.check_security()
+    settings.check_scaling()
     logging.getLogger("ivr").info("serving %s on %s:%s", settings.dialplan, args.host, args.port)
     serve(settings, args.host, args.port, threads=args.threads)
     return 0

@@ -27,8 +27,18 @@ class Settings(BaseModel):
     asr_model: str = ""
     asr_compute_type: str = "int8"
     asr_threads: int = Field(default=1, ge=1, le=64)
-    workers: int = Field(default=4, ge=1, le=256)
-    """Threads for model work (ASR, NLU, TTS), shared by all calls."""
+    model_threads: int = Field(default=4, ge=1, le=256)
+    """Threads for model work (ASR, NLU, TTS), shared by all calls of one process."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Server processes (gunicorn workers), each with its own models. Until 0.2 this counted
+    model threads (now ``model_threads`` / ``IVR_MODEL_THREADS``). > 1 needs a shared store."""
+    store_url: str = ""
+    """Live call state: empty / ``memory://`` (one process) or ``redis://host:6379/0``."""
+    db_url: str = "sqlite:///calls.db"
+    """Durable call records (any SQLAlchemy URL); ``none`` turns the database off."""
+    spool_dir: str = ""
+    """Where records the database refused wait for a retry (default: beside the SQLite file,
+    else ``ivr-spool``)."""
     tts_model: str = ""
     tts_config: str = ""
     tts_length_scale: float = Field(default=1.0, gt=0.3, lt=3.0)
@@ -52,6 +62,16 @@ class Settings(BaseModel):
             raise ValueError("public_url must start with http:// or https://")
         return v
 
+    def check_scaling(self) -> None:
+        """Refuse several processes on a store only one process can see."""
+        if self.workers > 1 and self.store_url.split("://", 1)[0] in ("", "memory"):
+            raise ConfigError(
+                f"--workers {self.workers} needs a shared store: each process would hold its "
+                "own stream tokens and decisions, and Twilio's requests for one call reach any "
+                "process. Pass --store redis://host:6379/0 (IVR_STORE_URL), or --workers 1. "
+                "(IVR_WORKERS now counts processes; model threads are IVR_MODEL_THREADS.)"
+            )
+
     def check_security(self) -> None:
         """Refuse to run an unauthenticated server unless the operator explicitly asked to."""
         if not self.auth_token and not self.insecure_dev:
@@ -74,8 +94,11 @@ def settings_from_env(**overrides: object) -> Settings:
         "prompt_cache_dir": env.get("IVR_PROMPT_CACHE", "voices/cache"),
         "call_log": env.get("IVR_CALL_LOG", ""),
         "now": env.get("IVR_NOW", ""),
+        "store_url": env.get("IVR_STORE_URL", ""),
+        "db_url": env.get("IVR_DB_URL", "sqlite:///calls.db"),
+        "spool_dir": env.get("IVR_SPOOL_DIR", ""),
     }
-    for key in ("asr_threads", "workers"):
+    for key in ("asr_threads", "workers", "model_threads"):
         if f"IVR_{key.upper()}" in env:
             values[key] = env[f"IVR_{key.upper()}"]
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -21,7 +21,7 @@ from ivr.config import Settings
 from ivr.dialog import DialogFactory
 from ivr.errors import ConfigError
 from ivr.session import Services
-from ivr.store import MemoryStore
+from ivr.store import CallStore, RecordSink, store_from_url
 from ivr.tts import Speaker, VoiceConfig
 from ivr.vad import EndpointConfig
 
@@ -79,6 +79,45 @@ class PlanSource:
         self._stop.set()
 
 
+def spool_dir(settings: Settings) -> Path:
+    """Where refused records wait: configured, else beside the SQLite file, else ./ivr-spool."""
+    if settings.spool_dir:
+        return Path(settings.spool_dir)
+    if settings.db_url.startswith("sqlite:///") and settings.db_url != "sqlite:///:memory:":
+        return Path(settings.db_url[len("sqlite:///"):] + ".spool")
+    return Path("ivr-spool")
+
+
+def migrate_records(settings: Settings) -> None:
+    """Apply the records database migrations once, before worker processes fork."""
+    if settings.db_url.lower() in ("", "none"):
+        return
+    from ivr.store.records import make_engine, migrate
+
+    engine = make_engine(settings.db_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
+def build_store(settings: Settings) -> CallStore:
+    """The live store (memory or Redis) with the records database and JSONL export as sinks."""
+    sinks: list[RecordSink] = []
+    db = None
+    if settings.db_url.lower() not in ("", "none"):
+        from ivr.store.records import RecordsDB
+
+        db = RecordsDB(settings.db_url, spool_dir(settings))
+        sinks.append(db)
+    store = store_from_url(settings.store_url, sinks=sinks, log_path=settings.call_log or None)
+    if db is not None:
+        db.on_error = store.errors
+        store.records = db
+    log.info("call store: %r; records: %r", store, db)
+    return store
+
+
 def build_services(settings: Settings) -> Services:
     """Load the models and the dialplan; fail fast (before accepting calls) if any is broken."""
     if settings.now:
@@ -92,7 +131,8 @@ def build_services(settings: Settings) -> Services:
             compute_type=settings.asr_compute_type,
             cpu_threads=settings.asr_threads,
             # Parallel decodes: one per core beats one decode spread over cores (bench/asr.py).
-            workers=max(1, min(settings.workers, (os.cpu_count() or 1) // settings.asr_threads)),
+            workers=max(1, min(settings.model_threads,
+                               (os.cpu_count() or 1) // settings.asr_threads)),
         )
     )
     speaker = Speaker(
@@ -112,8 +152,9 @@ def build_services(settings: Settings) -> Services:
     return Services(
         transcriber=transcriber,
         speaker=speaker,
-        executor=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="model"),
-        store=MemoryStore(log_path=settings.call_log or None),
+        executor=ThreadPoolExecutor(max_workers=settings.model_threads,
+                                    thread_name_prefix="model"),
+        store=build_store(settings),
         plan=plan,
         endpoint=EndpointConfig(end_silence_s=settings.end_silence_s),
         vad_aggressiveness=settings.vad_aggressiveness,
@@ -124,20 +165,23 @@ def build_services(settings: Settings) -> Services:
 def serve(settings: Settings, host: str, port: int, threads: int = 200) -> None:
     """Run under gunicorn (gthread worker: one thread per live WebSocket call).
 
-    One worker process holds one copy of the models; scale out with more processes/hosts behind a
-    load balancer and a shared :class:`~ivr.store.CallStore` (see README).
+    ``settings.workers`` processes, each loading its own models after the fork (so no model or
+    connection is shared across a fork); more than one needs a shared store (checked here).
+    Scale out further with more hosts behind a load balancer on the same Redis (see README).
     """
     from gunicorn.app.base import BaseApplication
 
     from ivr.app import create_app
 
     settings.check_security()
+    settings.check_scaling()
+    migrate_records(settings)
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             options: dict[str, Any] = {
                 "bind": f"{host}:{port}",
-                "workers": 1,
+                "workers": settings.workers,
                 "worker_class": "gthread",
                 "threads": threads,
                 "timeout": 0,

@@ -8,8 +8,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
@@ -165,3 +167,36 @@ def test_kill_9_mid_write_never_corrupts_or_loses_committed_calls(tmp_path: Path
     finally:
         conn.close()
     assert set(committed) <= stored
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server (``pgserver``: binaries in a PyPI wheel) on a Unix socket."""
+    try:
+        import pgserver  # type: ignore[import-untyped]
+    except ImportError:
+        pytest.skip("pgserver not installed (dev extra): PostgreSQL tests need it")
+    server = pgserver.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")
+    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/tmp/...
+    try:
+        yield uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        server.cleanup()
+
+
+def test_postgresql_migrations_and_upserts(postgres_url: str, tmp_path: Path) -> None:
+    db = RecordsDB(postgres_url, tmp_path / "spool")
+    try:
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        record, decision = _call("CA-PG")
+        db.save(record, decision)
+        db.save(record, decision)
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(CallRow)) == 1
+        row = db.get("CA-PG")
+        assert row is not None and row.slots["pin"] == MASK
+        assert row.started_at.timestamp() == 1_700_000_000.0  # timezone-aware round trip
+        assert len(db.spool) == 0
+    finally:
+        db.close()

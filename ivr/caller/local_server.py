@@ -56,6 +56,7 @@ class LocalServer:
         self.log_path = self.workdir / "server.log"
         full_env = dict(os.environ, TWILIO_AUTH_TOKEN=self.token, IVR_PUBLIC_URL=self.url)
         full_env.setdefault("IVR_PROMPT_CACHE", str(self.workdir / "cache"))
+        full_env.setdefault("IVR_DB_URL", f"sqlite:///{self.workdir / 'calls.db'}")
         full_env.update(env or {})
         self._log = None if log_to_console else self.log_path.open("wb")
         self.proc = subprocess.Popen(

@@ -437,7 +437,8 @@ def _window_report(line: _Line, record: dict[str, Any] | None, report: CallRepor
                 turns[w].heard.append(entry)
         elif kind != "barge_in" and text:
             (turns[w].bot if w >= 0 else report.greeting).append(text)
-    ends = [s.start_wall for s in logs[1:]] + [float("inf")]
+    # (sliced: a call that ended before any caller turn played has no turns and no ends)
+    ends = ([s.start_wall for s in logs[1:]] + [float("inf")])[:len(logs)]
     for turn, s, next_start in zip(turns, logs, ends, strict=True):
         if s.kind != "speech" or s.speech_end_wall is None:
             continue
@@ -457,6 +458,8 @@ def play_call(
     timeout_s: float = 300.0,
     public_url: str | None = None,
     linger_s: float = 60.0,
+    ws_url: str | None = None,
+    action_url: str | None = None,
 ) -> CallReport:
     """Play one call against the server at ``url`` and check the fixture's expectations.
 
@@ -465,6 +468,11 @@ def play_call(
     (its ``--public-url``), which is what signatures cover; default ``url``. ``linger_s`` (stream
     seconds) is how long the line stays open after the last caller turn before the caller gives
     up. Never raises for a failed call: problems land in ``report.errors``.
+
+    ``ws_url`` / ``action_url``: send the WebSocket / the action request (and the record fetch)
+    to these servers instead of ``url``, as a load balancer in front of several processes may
+    (all must share one store and one ``--public-url``, which is what every request is signed
+    over).
     """
     if not 0.05 <= speed <= 50:
         raise ValueError(f"speed {speed} out of range (0.05..50)")
@@ -474,7 +482,8 @@ def play_call(
     started = time.monotonic()
     try:
         _run(fixture, report, url.rstrip("/"), (public_url or url).rstrip("/"), auth_token,
-             speed, out_wav, timeout_s, linger_s)
+             speed, out_wav, timeout_s, linger_s,
+             (ws_url or url).rstrip("/"), (action_url or url).rstrip("/"))
     except CallError as exc:
         report.errors.append(str(exc))
         report.ended_by = report.ended_by or "error"
@@ -484,7 +493,9 @@ def play_call(
 
 
 def _run(fixture: Fixture, report: CallReport, base: str, public: str, auth_token: str | None,
-         speed: float, out_wav: str | Path | None, timeout_s: float, linger_s: float) -> None:
+         speed: float, out_wav: str | Path | None, timeout_s: float, linger_s: float,
+         ws_base: str | None = None, action_base: str | None = None) -> None:
+    ws_base, action_base = ws_base or base, action_base or base
     http = TwilioHttp(auth_token)
     if not auth_token:
         report.warnings.append(
@@ -509,7 +520,7 @@ def _run(fixture: Fixture, report: CallReport, base: str, public: str, auth_toke
 
     noise = line_noise(fixture.noise_dbfs) if fixture.noise_dbfs is not None else None
     script = CallerScript(steps, noise)
-    ws_url = route_via(twiml.stream_url, base, websocket_=True)
+    ws_url = route_via(twiml.stream_url, ws_base, websocket_=True)
     # Twilio signs the upgrade over the stream URL exactly as TwiML gave it, with no params.
     header = [f"{k.lower()}: {v}" for k, v in http.signature(twiml.stream_url, {}).items()]
     try:
@@ -557,11 +568,13 @@ def _run(fixture: Fixture, report: CallReport, base: str, public: str, auth_toke
             )
 
     # Twilio posts the action URL once the stream is over, however it ended.
-    status = "in-progress" if line.ended_by == "server" else "completed"
+    # A stream the server side ended, cleanly or not (a crashed process), leaves the call
+    # in progress: Twilio moves on to the action URL. Only the caller's hang-up completes it.
+    status = "in-progress" if line.ended_by in ("server", "error") else "completed"
     if twiml.action_url is not None:
         action = {**{k: form[k] for k in ("CallSid", "AccountSid", "From", "To", "Direction",
                                            "ApiVersion")}, "CallStatus": status}
-        res = http.request(route_via(twiml.action_url, base), twiml.action_url, action)
+        res = http.request(route_via(twiml.action_url, action_base), twiml.action_url, action)
         if res.status != 200:
             report.errors.append(f"action URL answered HTTP {res.status}: {res.body[:300]}")
             after: TwimlOutcome | None = None
@@ -578,7 +591,7 @@ def _run(fixture: Fixture, report: CallReport, base: str, public: str, auth_toke
         report.twiml = twiml.after_connect
         after = parse_twiml(twiml.after_connect)
 
-    record = _fetch_record(http, base, twiml.action_url or voice_url, call_sid, report)
+    record = _fetch_record(http, action_base, twiml.action_url or voice_url, call_sid, report)
     if record is not None:
         report.record = record
         report.record_available = True

@@ -10,6 +10,7 @@ WebSocket that made the decision, so everything the action route needs goes thro
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -23,6 +24,23 @@ log = logging.getLogger(__name__)
 ErrorHook = Callable[[str], None]
 """Called with a short reason (e.g. ``redis_unreachable``) each time the store degrades; the
 metrics code counts these."""
+
+
+class ErrorCounter:
+    """An :data:`ErrorHook` that counts store/database failures by reason and forwards each to
+    listeners (the metrics code registers one: ``counter.listeners.append(fn)``)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.listeners: list[ErrorHook] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, reason: str) -> None:
+        with self._lock:
+            self.counts[reason] = self.counts.get(reason, 0) + 1
+            listeners = list(self.listeners)
+        for listener in listeners:
+            listener(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +135,16 @@ class CallStore(ABC):
     """The interface a multi-process deployment implements on shared storage."""
 
     sinks: list[RecordSink]
+    errors: ErrorCounter
+    """Failures of this store and its sinks, by reason (``redis_unreachable``,
+    ``db_write_failed``); the webhook's degraded mode adds ``store_unavailable_webhook``."""
+    records: Any = None
+    """The :class:`~ivr.store.records.RecordsDB` among the sinks, when there is one (other
+    features get the database engine/sessions from it)."""
 
     def __init__(self, sinks: list[RecordSink] | None = None) -> None:
         self.sinks = list(sinks or [])
+        self.errors = ErrorCounter()
 
     @abstractmethod
     def issue_token(self, call_sid: str, ttl_s: float = 120.0) -> str:

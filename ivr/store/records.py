@@ -151,6 +151,7 @@ def migrate(engine: Engine, attempts: int = 5) -> None:
     from alembic import command
     from alembic.config import Config
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are set-up noise
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     for attempt in range(attempts):

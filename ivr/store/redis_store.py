@@ -57,8 +57,8 @@ class RedisStore(CallStore):
             retry_on_timeout=False, health_check_interval=0,
         )
         self._take = self._r.register_script(_TAKE)
-        self.on_error = on_error
-        self.errors = 0
+        if on_error is not None:
+            self.errors.listeners.append(on_error)
         self._lock = threading.Lock()
         self._local: OrderedDict[str, str] = OrderedDict()
         self._pending: dict[str, str] = {}
@@ -244,13 +244,11 @@ class RedisStore(CallStore):
             log.info("redis store: %d pending write(s) flushed", len(batch))
 
     def _failed(self, what: str, exc: Exception) -> None:
-        self.errors += 1
         log.warning("redis store %s failed (%s): %s", what, self._safe_url(), exc)
-        if self.on_error is not None:
-            try:
-                self.on_error("redis_unreachable")
-            except Exception:
-                log.exception("store on_error hook failed")
+        try:
+            self.errors("redis_unreachable")
+        except Exception:
+            log.exception("store error listener failed")
 
     def _safe_url(self) -> str:
         """The URL without its password, for logs."""

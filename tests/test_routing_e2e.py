@@ -133,3 +133,19 @@ def test_occupancy_right_with_two_server_processes(line: tuple[LocalServer, str]
         done = follower.run(report.twiml, a.url + "/twilio/after-stream")
         assert done.outcome == "connected +15555550109"
         assert seen == [1] and occ.busy("senior") == 0  # B's completed callback freed it
+
+        # B also takes the <Dial action> of an unanswered dial and re-routes the caller from
+        # the decision A stored in the shared store.
+        fixture = load_fixture(FIXTURES / "no_answer_next_group")
+        report = play_call(fixture.model_copy(update={
+            "transfer": None, "expect": Expect(outcome="transfer: billing")}),
+            a.url, a.token, speed=4.0, timeout_s=120)
+        assert report.ok, report.failures
+        follower = TransferFollower(
+            post_to_b, {"CallSid": report.call_sid, "AccountSid": "AC" + "0" * 32,
+                        "From": fixture.from_number, "To": fixture.to_number,
+                        "CallStatus": "in-progress"},
+            Agents(behaviour={"+15555550101": "no-answer"}))
+        done = follower.run(report.twiml, a.url + "/twilio/after-stream")
+        assert done.dials == [("+15555550101", "no-answer"), ("+15555550100", "completed")]
+        assert occ.busy("billing") == 0 and occ.busy("general") == 0

@@ -38,8 +38,13 @@ def register_contact(app: Flask, centre: ContactCentre | None = None) -> None:
     environment, :mod:`ivr.contact.setup`, unless given)."""
     if centre is None and CENTRE_KEY not in app.config:
         from ivr.contact.setup import centre_from_env
+        from ivr.store.records import RecordsDB
 
-        centre = centre_from_env()
+        settings = app.config.get("IVR_SETTINGS")
+        store = getattr(app.config.get("IVR_SERVICES"), "store", None)
+        records = getattr(store, "records", None)
+        centre = centre_from_env(store_url=str(getattr(settings, "store_url", "") or ""),
+                                 records=records if isinstance(records, RecordsDB) else None)
     app.config.setdefault(CENTRE_KEY, centre)
     app.register_blueprint(bp)
     services = app.config.get("IVR_SERVICES")

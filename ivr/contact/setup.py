@@ -1,4 +1,5 @@
-"""Build the :class:`ContactCentre` a server process uses, from its environment.
+"""Build the :class:`ContactCentre` a server process uses: from the server's own store and
+records database when it has them (``--store``, ``--db``), else from the environment.
 
 - ``IVR_STORE_URL=redis://host:6379/0``: seats, our queue and recent transfers (repeat
   callers) on Redis (required for more than one process; unset or ``memory://``: this process
@@ -37,17 +38,21 @@ def records_db(env: Mapping[str, str]) -> RecordsDB | None:
     return RecordsDB(url, env.get("IVR_DB_SPOOL", "spool"))
 
 
-def centre_from_env(env: Mapping[str, str] | None = None) -> ContactCentre:
+def centre_from_env(env: Mapping[str, str] | None = None, *, store_url: str = "",
+                    records: RecordsDB | None = None) -> ContactCentre:
+    """The contact centre for this process: ``store_url`` (the server's ``--store``) or
+    ``IVR_STORE_URL``; ``records`` (the server's records database, the store's sink) or a
+    database opened from ``IVR_DB_URL``."""
     env = os.environ if env is None else env
     centre = ContactCentre()
-    store_url = env.get("IVR_STORE_URL", "")
+    store_url = store_url or env.get("IVR_STORE_URL", "")
     if store_url.split("://", 1)[0] in ("redis", "rediss", "unix"):
         from ivr.contact.redis_state import RedisHistory, RedisOccupancy, RedisQueue
 
         centre.occupancy = RedisOccupancy(store_url)
         centre.queue = RedisQueue(store_url)
         centre.history = RedisHistory(store_url)
-    db = records_db(env)
+    db = records if records is not None else records_db(env)
     if db is not None:
         from ivr.contact.db import DbCallbacks, DbDirectory, DbHistory
 

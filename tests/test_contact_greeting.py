@@ -89,3 +89,23 @@ def test_same_reason_as_last_unresolved_call(setup) -> None:  # type: ignore[no-
     assert said(out)[-1].startswith("Are you calling about your order again?")
     out = call.handle(CallerInput("dtmf", digits="1"))
     assert isinstance(out[-1], Transfer) and out[-1].group == "orders"
+
+
+def test_app_built_twice_greets_once(setup) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ivr.app import create_app
+    from ivr.config import Settings
+    from ivr.session import Services
+    from ivr.store import MemoryStore
+
+    factory, centre = setup
+    services = Services(transcriber=cast(Any, None), speaker=cast(Any, None),
+                        executor=ThreadPoolExecutor(max_workers=1), store=MemoryStore(),
+                        plan=lambda: factory.inner)
+    settings = Settings(dialplan=PLAN, public_url="https://x.example", auth_token="t")
+    apps = [create_app(settings, services) for _ in range(2)]
+    apps[0].config["IVR_CONTACT"] = centre  # the wrapper installed by the first app
+    call = services.plan().new_call(CallInfo("CA7", ANA))
+    assert type(call).__name__ == "GreetingDialog" and type(call.inner).__name__ == "PlanCall"
+    assert said(call.start()).count("Welcome back.") == 1

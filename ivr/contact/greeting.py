@@ -168,4 +168,5 @@ def wrap_plan(plan: Callable[[], DialogFactory],
             wrapped = cache[id(inner)] = GreetingFactory(inner, centre)
         return wrapped
 
+    current.greets_callers = True  # type: ignore[attr-defined]
     return current

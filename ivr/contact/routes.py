@@ -48,7 +48,8 @@ def register_contact(app: Flask, centre: ContactCentre | None = None) -> None:
     app.config.setdefault(CENTRE_KEY, centre)
     app.register_blueprint(bp)
     services = app.config.get("IVR_SERVICES")
-    if services is not None and hasattr(services, "plan"):
+    if services is not None and callable(getattr(services, "plan", None)) and not getattr(
+            services.plan, "greets_callers", False):  # an app built twice wraps once
         # Greets known callers and offers anticipated reasons (plans with routing.welcome_back
         # / routing.anticipate); every other plan's dialogs pass through unchanged.
         from ivr.contact.greeting import wrap_plan

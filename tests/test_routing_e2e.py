@@ -136,7 +136,8 @@ def test_occupancy_right_with_two_server_processes(line: tuple[LocalServer, str]
 
         # B also takes the <Dial action> of an unanswered dial and re-routes the caller from
         # the decision A stored in the shared store.
-        fixture = load_fixture(FIXTURES / "no_answer_next_group")
+        fixture = load_fixture(FIXTURES / "no_answer_next_group").model_copy(
+            update={"from_number": "+15555550135"})  # a first-time caller (not a repeat)
         report = play_call(fixture.model_copy(update={
             "transfer": None, "expect": Expect(outcome="transfer: billing")}),
             a.url, a.token, speed=4.0, timeout_s=120)

@@ -150,7 +150,9 @@ def test_taskrouter_task_carries_routing_attributes(tmp_path: Path) -> None:
     attrs = json.loads(task["body"])
     assert attrs["tier"] == "gold" and attrs["intent"] == "billing"
     assert attrs["priority"] == 20 and attrs["routing_rule"] == "premium_to_senior"
-    assert "slots" not in attrs and "transcript" not in attrs
+    assert attrs["group"] == "senior" and attrs["call_sid"] == "CAtask"  # the transfer
+    # path's own context (its renderer decides what the agent gets) is kept beside ours
+    assert "call_sid" in attrs and attrs["from"] == ANA
 
 
 def test_occupancy_right_with_two_processes_sharing_the_store(
@@ -184,3 +186,16 @@ def test_occupancy_right_with_two_processes_sharing_the_store(
                         Agents(behaviour={ORDERS: "no-answer"}), then=b)
     assert unanswered.dials == [(ORDERS, "no-answer"), (GENERAL, "completed")]
     assert a.centre.occupancy.busy("orders") == 0 and b.centre.occupancy.busy("general") == 0
+
+
+def test_routed_dial_keeps_the_transfer_paths_rendering(line: Line) -> None:
+    """The whisper and agent context come from the transfer path; routing adds the callbacks
+    and drops the "nobody is available" hang-up (an unanswered dial goes to the next group)."""
+    line.bot_part("CArender", NEW, "billing")
+    params = {"CallSid": "CArender", "AccountSid": "AC1", "From": NEW, "To": "+15550000000",
+              "CallStatus": "in-progress"}
+    body = line.post("https://ivr.example.com/twilio/after-stream", params)
+    assert 'action="https://ivr.example.com/twilio/contact/dial-done?group=billing' in body
+    assert 'url="https://ivr.example.com/twilio/whisper?call=CArender"' in body
+    assert 'statusCallbackEvent="initiated ringing answered completed"' in body
+    assert "<Hangup" not in body and "nobody is available" not in body

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from twilio.twiml.voice_response import Client, Dial, Enqueue, Gather, VoiceResponse
+from twilio.twiml.voice_response import Gather, Parameter, Task, VoiceResponse
 
 from ivr.contact.rules import RouteFacts, RouteSpec
 from ivr.dialog import AgentTarget, DialogFactory
@@ -21,6 +21,7 @@ WAIT = PREFIX + "/wait"
 WAIT_CHOICE = PREFIX + "/wait-choice"
 QUEUE_DONE = PREFIX + "/queue-done"
 DIAL_EVENTS = "initiated ringing answered completed"
+DIAL_NOUNS = ("Number", "Sip", "Client")
 TRY_NEXT = "Nobody answered there. Let me try another team."
 
 
@@ -57,37 +58,54 @@ def task_attributes(spec: RouteSpec, facts: RouteFacts, group: str,
 def connect(resp: VoiceResponse, plan: Dialplan, factory: DialogFactory, group: str,
             spec: RouteSpec, facts: RouteFacts, decision: Decision, call_sid: str,
             tried: tuple[str, ...]) -> VoiceResponse:
-    """Send the caller to ``group`` (its seat is already claimed)."""
-    from ivr.app import WHISPER_PATH
+    """Send the caller to ``group`` (its seat is already claimed).
+
+    The transfer path's own renderer (``ivr.app._transfer_twiml``: whisper, agent context,
+    SIP headers, Task attributes) draws the ``<Dial>``/``<Enqueue>`` for the chosen group, so
+    routing never duplicates or loses what the agent is handed; routing then only adds what
+    it needs: the ``<Dial action>`` and the noun's ``statusCallback`` (occupancy, next group
+    on no answer) in place of the "nobody is available" hang-up, or the Task's priority,
+    timeout and routing attributes.
+    """
+    from ivr.app import _transfer_twiml
 
     target: AgentTarget = factory.agent_group(group)
-    g = plan.agents[group]
-    if target.kind == "taskrouter":
-        enqueue = Enqueue(None, workflow_sid=target.address,
-                          action=_url(QUEUE_DONE, group=group))
-        enqueue.task(json.dumps(task_attributes(spec, facts, group, call_sid, decision)),
-                     priority=spec.priority, timeout=g.max_wait_s)
-        resp.append(enqueue)
+    routed = Decision("transfer", target, dict(decision.context))
+    before = len(resp.verbs)
+    _transfer_twiml(resp, routed, call_sid)
+    verb = next((v for v in resp.verbs[before:] if v.name in ("Dial", "Enqueue")), None)
+    if verb is None:
+        raise ValueError(f"the transfer path drew no <Dial>/<Enqueue> for {group}")
+    del resp.verbs[resp.verbs.index(verb) + 1:]  # the hang-up after an unanswered dial
+    if verb.name == "Enqueue":
+        _decorate_task(verb, plan, spec, facts, group, call_sid, decision)
         return resp
-    dial = Dial(action=_url(DIAL_DONE, group=group, tried=",".join(tried)),
-                timeout=target.timeout_s)
-    events = {"status_callback": _url(DIAL_EVENT, group=group, call=call_sid),
-              "status_callback_event": DIAL_EVENTS}
-    whisper = _url(WHISPER_PATH, call=call_sid)
-    if target.kind == "number":
-        dial.number(target.address, url=whisper, **events)
-    elif target.kind == "sip":
-        dial.sip(target.address, url=whisper, **events)
-    else:
-        client = Client(url=whisper, **events)
-        client.identity(target.address)
-        for key, value in (("group", group), ("intent", facts.intent), ("call_sid", call_sid),
-                           ("priority", str(spec.priority))):
-            if value:
-                client.parameter(name=key, value=value)
-        dial.append(client)
-    resp.append(dial)
+    verb.attrs["action"] = _url(DIAL_DONE, group=group, tried=",".join(tried))
+    for noun in verb.verbs:
+        if noun.name in DIAL_NOUNS:
+            noun.attrs["statusCallback"] = _url(DIAL_EVENT, group=group, call=call_sid)
+            noun.attrs["statusCallbackEvent"] = DIAL_EVENTS
+            noun.attrs["statusCallbackMethod"] = "POST"
+            if noun.name == "Client":
+                noun.append(Parameter(name="priority", value=str(spec.priority)))
     return resp
+
+
+def _decorate_task(enqueue: Any, plan: Dialplan, spec: RouteSpec, facts: RouteFacts,
+                   group: str, call_sid: str, decision: Decision) -> None:
+    enqueue.attrs["action"] = _url(QUEUE_DONE, group=group)
+    task = next((v for v in enqueue.verbs if v.name == "Task"), None)
+    if task is None:
+        task = Task("{}")
+        enqueue.append(task)
+    try:
+        attrs = json.loads(task.value or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the transfer path's <Task> is not JSON: {exc}") from exc
+    attrs.update(task_attributes(spec, facts, group, call_sid, decision))
+    task.value = json.dumps(attrs, default=str)
+    task.attrs["priority"] = spec.priority
+    task.attrs["timeout"] = plan.agents[group].max_wait_s
 
 
 def enqueue(resp: VoiceResponse, group: str) -> VoiceResponse:

@@ -162,3 +162,14 @@ def test_anticipate_and_welcome_keys_are_checked(tmp_path: Path) -> None:
                              "when: {intent: billing}"))
     assert any('"senoir" is not an agent group' in e
                for e in _bad(tmp_path, "      group: senior", "      group: senoir"))
+
+
+def test_group_keys_that_would_do_nothing_are_rejected(tmp_path: Path) -> None:
+    assert any("a group cannot overflow to itself" in e
+               for e in _bad(tmp_path, "    overflow: [general]          # full",
+                             "    overflow: [billing]          # full"))
+    assert any("closed: is the plan's wording" in e
+               for e in _bad(tmp_path, '      open: {mon-fri: "09:00-17:00"}',
+                             '      open: {mon-fri: "09:00-17:00"}\n      closed: {say: Shut.}'))
+    assert any("greater than or equal to 1" in e
+               for e in _bad(tmp_path, "    capacity: 6", "    capacity: 0"))

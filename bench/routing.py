@@ -121,8 +121,8 @@ class Sim:
             self.start_service(c, choice.group)
         else:
             q = choice.group or group
-            self.queue.add(QueueEntry(c.sid, q, spec.priority, self.now, c.number, c.intent,
-                                      skills=spec.skills))
+            self.queue.add(QueueEntry(c.sid, q, spec.priority, self.centre.clock(), c.number,
+                                      c.intent, skills=spec.skills))
             self.at(self.now + c.patience_s, "abandon", c.sid)
 
     def start_service(self, c: Caller, group: str) -> None:

@@ -199,3 +199,44 @@ def test_routed_dial_keeps_the_transfer_paths_rendering(line: Line) -> None:
     assert 'url="https://ivr.example.com/twilio/whisper?call=CArender"' in body
     assert 'statusCallbackEvent="initiated ringing answered completed"' in body
     assert "<Hangup" not in body and "nobody is available" not in body
+
+
+def test_a_caller_ahead_holds_the_seat_but_a_vanished_one_does_not(line: Line) -> None:
+    from ivr.contact.queue import QueueEntry
+
+    for g in line.factory.plan.agents:
+        fill(line, g)
+    now = line.centre.clock()
+    line.centre.queue.add(QueueEntry("CAahead", "billing", 50, 1.0, polled_at=now))
+
+    def free(poll: int) -> None:
+        if poll == 0:
+            line.centre.occupancy.release("billing", "CAbusy-billing-0")
+
+    held = line.call("CAbehind", "+15555550141", "billing", caller=Caller(patience_s=40,
+                                                                           on_wait=free))
+    assert held.outcome == "caller_hangup"  # the seat waited for the caller ahead
+    # the caller ahead stops being polled (hung up, and the Enqueue action was lost) ...
+    line.centre.queue.add(QueueEntry("CAghost", "billing", 60, 0.5, polled_at=now - 600))
+    line.centre.queue.remove("CAahead")
+    assert line.centre.occupancy.try_claim("billing", "CAbusy-billing-0", 3, 3600)  # full
+
+    def free_again(poll: int) -> None:
+        if poll == 0:
+            line.centre.occupancy.release("billing", "CAbusy-billing-1")
+
+    report = line.call("CAnext", "+15555550143", "billing",
+                       caller=Caller(patience_s=40, on_wait=free_again))
+    assert "queue-action leave" in report.events  # waited, then took the freed seat:
+    assert report.outcome == f"connected {BILLING}"  # the vanished caller held nobody back
+
+
+def test_new_arrival_does_not_jump_the_queue(line: Line) -> None:
+    from ivr.contact.queue import QueueEntry
+
+    fill(line, "billing", 2)  # one billing seat free ...
+    fill(line, "general")
+    line.centre.queue.add(QueueEntry("CAwaiting", "billing", 0, 1.0,
+                                     polled_at=line.centre.clock()))  # ... but someone waits
+    report = line.call("CAlate", "+15555550144", "billing", caller=Caller(patience_s=20))
+    assert report.outcome == "caller_hangup" and "wait" in report.events

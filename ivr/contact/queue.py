@@ -30,14 +30,25 @@ class QueueEntry:
     """Groups whose <Dial> went unanswered on this call: not offered a seat again."""
     skills: tuple[str, ...] = ()
     """Skills the routing rule required (a freed seat must have them too)."""
+    polled_at: float = 0.0
+    """When Twilio last polled this caller's waitUrl (0: never, e.g. the simulator). A caller
+    not polled for :data:`STALE_S` has gone without an ``<Enqueue action>`` reaching us: they
+    no longer hold anyone back."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tried", tuple(self.tried))  # JSON gives lists
         object.__setattr__(self, "skills", tuple(self.skills))
 
 
+STALE_S = 120.0
+
+
 class CallQueue(Protocol):
     def add(self, entry: QueueEntry) -> None: ...
+
+    def touch(self, call_sid: str, now: float) -> None:
+        """Twilio polled this caller's waitUrl at ``now``."""
+        ...
 
     def get(self, call_sid: str) -> QueueEntry | None: ...
 
@@ -68,6 +79,12 @@ class MemoryQueue:
     def get(self, call_sid: str) -> QueueEntry | None:
         with self._lock:
             return self._entries.get(call_sid)
+
+    def touch(self, call_sid: str, now: float) -> None:
+        with self._lock:
+            e = self._entries.get(call_sid)
+            if e is not None:
+                self._entries[call_sid] = replace(e, polled_at=now)
 
     def remove(self, call_sid: str) -> QueueEntry | None:
         with self._lock:

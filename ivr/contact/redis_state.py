@@ -109,6 +109,12 @@ class RedisQueue:
                 pipe.execute()
         return entry
 
+    def touch(self, call_sid: str, now: float) -> None:
+        entry = self.get(call_sid)
+        if entry is not None:
+            self._r.set(self._p + "qe:" + call_sid,
+                        json.dumps(asdict(entry) | {"polled_at": now}), ex=QUEUE_TTL_S, xx=True)
+
     def mark_leaving(self, call_sid: str, why: str) -> None:
         entry = self.get(call_sid)
         if entry is None:

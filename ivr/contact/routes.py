@@ -125,9 +125,10 @@ def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: 
         return tw.connect(resp, plan, _factory(), choice.group, spec, facts, decision, call_sid,
                           tried)
     if choice.kind == "queue" and choice.group is not None:
-        centre.queue.add(QueueEntry(call_sid, choice.group, spec.priority, centre.clock(),
+        now = centre.clock()
+        centre.queue.add(QueueEntry(call_sid, choice.group, spec.priority, now,
                                     str(decision.context.get("from") or ""), facts.intent or "",
-                                    tried=tried, skills=spec.skills))
+                                    tried=tried, skills=spec.skills, polled_at=now))
         return tw.enqueue(resp, choice.group)
     _store_callback(decision, call_sid, facts.group, spec, "no group open")
     resp.say(_routing(plan).nobody_say)
@@ -211,8 +212,10 @@ def wait() -> Response:
     centre = _centre()
     entry = centre.queue.get(call_sid)
     if entry is None:  # queued by a process whose memory we do not share, or restarted
-        entry = QueueEntry(call_sid, group, 0, centre.clock())
+        entry = QueueEntry(call_sid, group, 0, centre.clock(), polled_at=centre.clock())
         centre.queue.add(entry)
+    else:
+        centre.queue.touch(call_sid, centre.clock())
     resp = VoiceResponse()
     g = plan.agents.get(group)
     seat = centre.seat_for_waiting(plan, entry, _now()) if g is not None else None

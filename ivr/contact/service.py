@@ -25,6 +25,7 @@ from ivr.contact.profiles import (
     normalise_number,
 )
 from ivr.contact.queue import (
+    STALE_S,
     CallbackStore,
     CallQueue,
     MemoryCallbacks,
@@ -123,9 +124,13 @@ class ContactCentre:
         return spec, self.place(plan, spec, call_sid, facts.now, tried)
 
     def place(self, plan: Dialplan, spec: RouteSpec, call_sid: str, now: datetime | None,
-              tried: Collection[str] = ()) -> Choice:
-        """Choose for ``spec`` and claim the seat (atomic in the store); a seat another
-        process took first counts as full and the choice is made again."""
+              tried: Collection[str] = (),
+              mine: tuple[int, float, str] | None = None) -> Choice:
+        """Choose for ``spec`` and claim the seat (atomic in the store). A seat another process
+        took first, or one a caller ahead of us in our queues is waiting for (no queue
+        jumping), counts as full and the choice is made again. ``mine`` is this caller's place
+        in serve order (default: a new arrival at ``spec.priority``)."""
+        key = mine or (-spec.priority, self.clock(), call_sid)
         full: set[str] = set()
 
         def busy(name: str) -> int:
@@ -138,6 +143,9 @@ class ContactCentre:
             if choice.kind != "dial" or choice.group is None:
                 return choice
             g = plan.agents[choice.group]
+            if g.capacity is not None and self._waiting_ahead(plan, choice.group, key):
+                full.add(choice.group)
+                continue
             if self.occupancy.try_claim(choice.group, call_sid, g.capacity,
                                         g.timeout_s + RING_MARGIN_S):
                 return choice
@@ -145,26 +153,29 @@ class ContactCentre:
         return Choice("queue", spec.prefer[0] if spec.prefer else spec.group,
                       "no seat could be claimed")
 
-    def seat_for_waiting(self, plan: Dialplan, entry: QueueEntry,
-                         now: datetime | None) -> Choice | None:
-        """A free seat (claimed) for a queued caller, or None: no seat, or a caller ahead of
-        them in serve order (priority, then arrival, across every queue) could take it."""
-        spec = RouteSpec(entry.group, None, (entry.group,), entry.skills, entry.priority)
-        when = now or datetime.now(timezone.utc)
-        choice = choose(plan, spec, self.occupancy.busy, when, entry.tried)
-        if choice.kind != "dial" or choice.group is None:
-            return None
-        mine = (-entry.priority, entry.enqueued_at, entry.call_sid)
+    def _waiting_ahead(self, plan: Dialplan, group: str, mine: tuple[int, float, str]) -> bool:
+        """Whether a caller ahead of ``mine`` in serve order (priority, then arrival, across
+        every queue) waits for a queue whose group or overflow is ``group``."""
+        cutoff = self.clock() - STALE_S
         for q in self.queue.groups():
             reach = {q, *(plan.agents[q].overflow if q in plan.agents else [])}
-            if choice.group not in reach:
+            if group not in reach:
                 continue
             for other in self.queue.waiting(q):
                 if (-other.priority, other.enqueued_at, other.call_sid) >= mine:
                     break
-                if choice.group not in other.tried:
-                    return None  # someone ahead can use this seat: they go first
-        placed = self.place(plan, spec, entry.call_sid, when, entry.tried)
+                gone = 0 < other.polled_at < cutoff
+                if other.call_sid != mine[2] and group not in other.tried and not gone:
+                    return True
+        return False
+
+    def seat_for_waiting(self, plan: Dialplan, entry: QueueEntry,
+                         now: datetime | None) -> Choice | None:
+        """A free seat (claimed) for a queued caller, or None: no seat, or a caller ahead of
+        them could take it (they go first)."""
+        spec = RouteSpec(entry.group, None, (entry.group,), entry.skills, entry.priority)
+        placed = self.place(plan, spec, entry.call_sid, now, entry.tried,
+                            (-entry.priority, entry.enqueued_at, entry.call_sid))
         return placed if placed.kind == "dial" else None
 
     def seat_ttl(self, plan: Dialplan, group: str) -> float:

@@ -22,6 +22,7 @@ from twilio.twiml.voice_response import Client, Connect, Dial, Enqueue, Stream, 
 from ivr import observability
 from ivr.admission import Admission, Refusal
 from ivr.config import Settings
+from ivr.contact.routes import contact_transfer, register_contact
 from ivr.dialog import AgentTarget
 from ivr.errors import ForbiddenRequest, IvrError
 from ivr.security import check_signature
@@ -51,6 +52,7 @@ def create_app(settings: Settings, services: Services) -> Flask:
     app.config["IVR_ADMISSION"] = Admission(settings.max_calls)
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": None, "max_message_size": 1 << 20}
     sock = Sock(app)
+    register_contact(app)
 
     @app.errorhandler(ForbiddenRequest)
     def forbidden(exc: ForbiddenRequest) -> tuple[Response, int]:
@@ -147,6 +149,9 @@ def create_app(settings: Settings, services: Services) -> Flask:
             resp = VoiceResponse()
             resp.hangup()
             return _twiml(resp)
+        routed = contact_transfer(decision, call_sid)  # None: the plan has no routing
+        if routed is not None:
+            return routed
         return _twiml(_transfer_twiml(VoiceResponse(), decision, call_sid))
 
     @app.post(WHISPER_PATH)

@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.caller import cli_main
 
         return cli_main(argv[1:])
+    if argv and argv[0] in ("customers", "agents"):
+        from ivr.contact.cli import agents_main, customers_main
+
+        return (customers_main if argv[0] == "customers" else agents_main)(argv[1:])
+    if argv and argv[0] == "check" and "--explain-route" in argv:
+        from ivr.contact.cli import explain_main
+
+        return explain_main(argv[1:])
     if argv and argv[0] == "check":
         from ivr.dialplan import check_main
 
@@ -29,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR for Twilio.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("call", help="play a recorded-call fixture or WAV through a server (see --help)")
-    sub.add_parser("check", help="validate dialplan files: ivr check FILE...")
+    sub.add_parser("check", help="validate dialplan files: ivr check FILE... "
+                   '(--explain-route "tier=gold intent=billing")')
+    sub.add_parser("customers", help="customer directory: ivr customers import FILE.csv | "
+                   "show NUMBER")
+    sub.add_parser("agents", help="live seats, queues and longest waits per agent group")
     s = sub.add_parser("serve", help="run the Twilio webhook + Media Streams server")
     _serve_args(s)
     d = sub.add_parser("demo", help="start a local server and play a recorded call through it")

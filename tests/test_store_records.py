@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
+import ivr.contact.db  # noqa: F401  (its tables are in the metadata the migrations must match)
 from ivr.dialog import AgentTarget
 from ivr.store import CallRecord, Decision, MemoryStore, Turn
 from ivr.store.records import MASK, Base, CallRow, RecordsDB, is_sensitive, record_row

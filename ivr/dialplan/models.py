@@ -144,6 +144,16 @@ class AgentGroup(Model):
     workflow_sid: Annotated[str, Field(pattern=r"^WW[0-9a-fA-F]{32}$")] | None = None
     """TaskRouter workflow: the call is enqueued with its context as task attributes."""
     timeout_s: Annotated[int, Field(ge=5, le=600)] = 30
+    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """Seats: how many calls the group takes at once (live occupancy is counted from Twilio's
+    own callbacks). Unset: unlimited (a TaskRouter group's availability is TaskRouter's)."""
+    overflow: list[Text] = Field(default_factory=list)
+    """Groups tried, least loaded first, when every seat here is taken or a <Dial> goes
+    unanswered."""
+    max_wait_s: Annotated[int, Field(ge=10, le=7200)] = 120
+    """How long a queued caller waits before being offered a call back."""
+    hours: Hours | None = None
+    """The group's own opening hours (a closed group is skipped by routing)."""
 
     @model_validator(mode="after")
     def _one_route(self) -> AgentGroup:
@@ -491,6 +501,8 @@ class Dialplan(Model):
     slots: dict[str, SlotDef] = Field(default_factory=dict)
     actions: dict[str, ActionDef] = Field(default_factory=dict)
     nodes: Annotated[dict[str, Node], Field(min_length=1)]
+    routing: Routing | None = None
+    """Who goes where when a transfer is decided (caller profile, occupancy): ivr.contact."""
 
     _source: str = PrivateAttr(default="")
     _action_classes: dict[str, type] = PrivateAttr(default_factory=dict)
@@ -503,3 +515,11 @@ class Dialplan(Model):
     def action_class(self, name: str) -> type | None:
         """The in-process rasa_sdk Action class for action ``name`` (resolved at load time)."""
         return self._action_classes.get(name)
+
+
+# --- routing (ivr.contact): the models live in routing_models.py, which imports from here ----
+
+from ivr.dialplan.routing_models import Routing  # noqa: E402
+
+AgentGroup.model_rebuild()
+Dialplan.model_rebuild()  # AgentGroup names Hours (declared after it), Dialplan names Routing

@@ -24,16 +24,21 @@ from ivr.dialplan.models import (
 )
 from ivr.engine.hours import OpeningHours
 from ivr.engine.matching import (
+    FAQ_PREFIX,
+    GLOBAL_PREFIX,
     FaqFactory,
     FaqSearcher,
     IntentMatcher,
     MatcherFactory,
+    WholeUtterance,
     nlu_faq,
     nlu_matcher,
 )
 from ivr.engine.speech import has_fields
 
 Clock = Callable[[], datetime]
+MAX_FAQ_AS_LABELS = 200
+"""Up to this many FAQ entries join the menus' classifiers; a bigger FAQ keeps its own search."""
 
 
 def _utcnow() -> datetime:
@@ -54,23 +59,32 @@ class PlanFactory:
         self.plan = plan
         self.clock: Clock = clock or _utcnow
         make = matcher_factory or nlu_matcher
-        self.menu_matchers: dict[str, IntentMatcher] = {
-            name: make({o.name: [o.name, *o.examples] for o in node.options})
-            for name, node in plan.nodes.items()
-            if isinstance(node, MenuNode)
-        }
         gi = plan.global_intents
         global_examples = {
             n: list(getattr(gi, n).examples) for n in GLOBAL_NAMES if getattr(gi, n).examples
         }
-        self.global_matcher: IntentMatcher | None = (
-            make(global_examples) if global_examples else None
-        )
-        self.global_keys = {getattr(gi, n).dtmf: n for n in GLOBAL_NAMES if getattr(gi, n).dtmf}
         kb = plan.knowledge_base
         self.faq: FaqSearcher | None = None
         if kb is not None and kb.entries:
             self.faq = (faq_factory or nlu_faq)(kb.entries)
+        # A small FAQ becomes labels of the menus that consult it, like the global intents:
+        # then "answer it, route it, or do a global thing?" is one calibrated choice.
+        self.faq_in_menus = kb is not None and 0 < len(kb.entries) <= MAX_FAQ_AS_LABELS
+        self.menu_matchers: dict[str, IntentMatcher] = {}
+        for name, node in plan.nodes.items():
+            if not isinstance(node, MenuNode):
+                continue
+            labels: dict[str, list[str]] = {o.name: [o.name, *o.examples] for o in node.options}
+            for g, ex in global_examples.items():
+                labels.setdefault(GLOBAL_PREFIX + g, ex)
+            if node.knowledge_base and self.faq_in_menus and kb is not None:
+                for i, e in enumerate(kb.entries):
+                    labels.setdefault(FAQ_PREFIX + str(i), list(e.questions))
+            self.menu_matchers[name] = WholeUtterance(make(labels), labels, GLOBAL_PREFIX)
+        self.global_matcher: IntentMatcher | None = (
+            WholeUtterance(make(global_examples), global_examples) if global_examples else None
+        )
+        self.global_keys = {getattr(gi, n).dtmf: n for n in GLOBAL_NAMES if getattr(gi, n).dtmf}
         self.hours = OpeningHours(plan.hours) if plan.hours is not None else None
         self.runners: dict[str, ActionRunner] = {}
         for name, adef in plan.actions.items():

@@ -1,4 +1,4 @@
-"""``ivr`` command line: serve, call, check, demo."""
+"""``ivr`` command line: serve, call, check, eval, demo."""
 
 from __future__ import annotations
 
@@ -25,11 +25,16 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.dialplan import check_main
 
         return check_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from ivr.evaluate.plan import main as eval_main
+
+        return eval_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR for Twilio.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("call", help="play a recorded-call fixture or WAV through a server (see --help)")
     sub.add_parser("check", help="validate dialplan files: ivr check FILE...")
+    sub.add_parser("eval", help="check a plan's understanding on the spoken channel (see --help)")
     s = sub.add_parser("serve", help="run the Twilio webhook + Media Streams server")
     _serve_args(s)
     d = sub.add_parser("demo", help="start a local server and play a recorded call through it")

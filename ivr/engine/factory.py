@@ -30,6 +30,7 @@ from ivr.engine.matching import (
     FaqSearcher,
     IntentMatcher,
     MatcherFactory,
+    Repaired,
     WholeUtterance,
     nlu_faq,
     nlu_matcher,
@@ -80,7 +81,10 @@ class PlanFactory:
             if node.knowledge_base and self.faq_in_menus and kb is not None:
                 for i, e in enumerate(kb.entries):
                     labels.setdefault(FAQ_PREFIX + str(i), list(e.questions))
-            self.menu_matchers[name] = WholeUtterance(make(labels), labels, GLOBAL_PREFIX)
+            inner = make(labels)
+            if plan.vocabulary:
+                inner = Repaired(inner, plan.vocabulary)
+            self.menu_matchers[name] = WholeUtterance(inner, labels, GLOBAL_PREFIX)
         self.global_matcher: IntentMatcher | None = (
             WholeUtterance(make(global_examples), global_examples) if global_examples else None
         )

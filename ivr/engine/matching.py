@@ -133,3 +133,17 @@ class WholeUtterance:
         best_name, best_p = scaled[0]
         intent = best_name if guess.intent is not None else None
         return Guess(intent, best_p, tuple(scaled))
+
+
+class Repaired:
+    """Classifies the transcript with the plan's vocabulary spelled right first
+    (:class:`ivr.nlu.phonetic.VocabularyRepair`: "a PR" -> "APR")."""
+
+    def __init__(self, inner: IntentMatcher, vocabulary: Sequence[str]) -> None:
+        from ivr.nlu.phonetic import VocabularyRepair
+
+        self._inner = inner
+        self.repair = VocabularyRepair(vocabulary)
+
+    def classify(self, text: str) -> IntentGuess:
+        return self._inner.classify(self.repair.repair(text))

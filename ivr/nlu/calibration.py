@@ -112,10 +112,16 @@ def _held_out_rows(
     embedder: Embedder,
     folds: int,
     seed: int,
+    heard: Mapping[str, str] | None = None,
     **kwargs: object,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Calibration rows from cross-validated folds of ``examples``: margins, logits, labels
-    (each queries x k) and which queries were out of scope."""
+    (each queries x k) and which queries were out of scope.
+
+    With ``heard`` (example -> its ASR transcript, :mod:`ivr.nlu.noised`), each fold trains on
+    its examples plus their transcripts, and the held-out examples' transcripts are queries too:
+    calibrated on what callers sound like after the ASR, never on a transcript of a training
+    example."""
     rng = random.Random(seed)
     intents = list(examples)
     shuffled = {i: rng.sample(list(examples[i]), len(examples[i])) for i in intents}
@@ -136,6 +142,12 @@ def _held_out_rows(
             held = [t for j, t in enumerate(items) if j % folds == f and len(items) > 1]
             train[name] = [t for t in items if t not in held] or items[:1]
             queries += [(t, name) for t in held]
+            if heard:
+                train[name] += with_heard(train[name], heard)
+                queries += [(h, name) for h in with_heard(held, heard)]
+        if heard:
+            queries += [(h, None) for t, g in list(queries) if g is None
+                        for h in with_heard([t], heard)]
         queries = [(t, g) for t, g in queries if normalize(t)]
         if len(train) < 2 or not queries:
             continue
@@ -159,6 +171,16 @@ def _held_out_rows(
         np.concatenate([y[:, :k] for y in labels]),
         np.concatenate(oos),
     )
+
+
+def with_heard(texts: Sequence[str], heard: Mapping[str, str]) -> list[str]:
+    """The ASR transcripts of ``texts`` that differ from them (the new wordings to learn)."""
+    out = []
+    for t in texts:
+        h = heard.get(t, "")
+        if normalize(h) and normalize(h) != normalize(t):
+            out.append(h)
+    return out
 
 
 def fit_coefficients(
@@ -209,11 +231,15 @@ class _MemoEmbedder(Embedder):
 
 
 def _key(
-    examples: Mapping[str, Sequence[str]], folds: int, seed: int, options: Mapping[str, object]
+    examples: Mapping[str, Sequence[str]],
+    folds: int,
+    seed: int,
+    options: Mapping[str, object],
+    heard: Mapping[str, str] | None,
 ) -> str:
     blob = json.dumps(
         {"v": CALIBRATION_VERSION, "folds": folds, "seed": seed, "options": dict(options),
-         "examples": {k: list(v) for k, v in examples.items()}},
+         "examples": {k: list(v) for k, v in examples.items()}, "heard": dict(heard or {})},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
@@ -227,13 +253,14 @@ def calibrate(
     seed: int = 0,
     use_cache: bool = True,
     use_intent_names: bool = True,
+    heard: Mapping[str, str] | None = None,
 ) -> Calibration:
     """The plan's own calibration (cached on disk), or the default when it has too few rows.
 
     ``use_intent_names`` must match the classifier being calibrated.
     """
     opts = {"use_intent_names": use_intent_names}
-    path = cache_dir() / "calibration" / f"{_key(examples, folds, seed, opts)}.json"
+    path = cache_dir() / "calibration" / f"{_key(examples, folds, seed, opts, heard)}.json"
     if use_cache and path.exists():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -244,7 +271,7 @@ def calibrate(
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring unreadable calibration cache %s: %s", path, exc)
     memo = _MemoEmbedder(embedder or default_embedder())
-    margin, logit, label, oos = _held_out_rows(examples, memo, folds, seed, **opts)
+    margin, logit, label, oos = _held_out_rows(examples, memo, folds, seed, heard, **opts)
     if label.size < MIN_ROWS or label[:, :1].sum() < MIN_POSITIVES or label.min() == 1:
         cal = DEFAULT_CALIBRATION
     else:
@@ -276,12 +303,14 @@ class CalibratedClassifier:
         calibration: Calibration | None = None,
         floor: float = 0.05,
         use_intent_names: bool = True,
+        heard: Mapping[str, str] | None = None,
     ) -> None:
         emb = embedder or default_embedder()
-        self.classifier = IntentClassifier(examples, emb, use_intent_names=use_intent_names)
+        train = {k: [*v, *with_heard(v, heard)] for k, v in examples.items()} if heard else examples
+        self.classifier = IntentClassifier(train, emb, use_intent_names=use_intent_names)
         self.intents = self.classifier.intents
         self.calibration = calibration or calibrate(
-            examples, emb, use_intent_names=use_intent_names
+            examples, emb, use_intent_names=use_intent_names, heard=heard
         )
         self.floor = floor
 

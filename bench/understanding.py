@@ -35,7 +35,10 @@ Figures (all computed from scratch, nothing cached; ~2-3 minutes on 2 cores):
   (top-1 accuracy), ``spoken_right``, ``spoken_confirmed_right``, ``spoken_wrong_route``,
   ``spoken_confirm_rate``, ``spoken_no_match``, ``ece_spoken``, and WER overall / on the plan's
   vocabulary words / on intent-name words / on other words. Audio and transcripts are cached under
-  ``~/.cache/ivr/spoken`` (``IVR_CACHE_DIR``), so only the first run pays for TTS + ASR.
+  ``~/.cache/ivr/spoken`` (``IVR_CACHE_DIR``), so only the first run pays for TTS + ASR. The
+  transcripts get the engine's phonetic vocabulary repair before classification (WER is of the
+  raw ASR output). ``--noised`` adds ``noised_*`` figures: the classifier trained and calibrated
+  with ASR-noised copies of the train examples too (``ivr.nlu.noised``).
 
 Never tune anything on a test split: the point of these numbers is to be believable.
 """
@@ -65,6 +68,7 @@ from ivr.nlu.calibration import CalibratedClassifier, calibrate  # noqa: E402
 from ivr.nlu.embedder import Embedder, Pooled  # noqa: E402
 from ivr.nlu.intents import IntentClassifier, humanize  # noqa: E402
 from ivr.nlu.kb import FaqEntry, KnowledgeBase  # noqa: E402
+from ivr.nlu.phonetic import VocabularyRepair  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -241,12 +245,16 @@ def spoken(
     heard = channel.hear([t for t, _ in rows], [hints] * len(rows), progress=bar("spoken"))
     log(f"spoken: {len(rows)} test sentences heard in {time.perf_counter() - t0:.1f} s")
     gold = [g for _, g in rows]
+    raw = list(heard)
+    # What the engine classifies: the plan's vocabulary repaired by sound (ivr.nlu.phonetic).
+    repair = VocabularyRepair(vocab)
+    heard = [repair.repair(h) for h in heard]
     f = policy_figures(clf, heard, gold, "spoken (test split)")
     vocab_words = frozenset(w for v in vocab for w in v.lower().split())
     name_words = frozenset(w for i in clf.intents for w in humanize(i).split()) - vocab_words
     refs = [t for t, _ in rows]
     all_words = frozenset(w for r in refs for w in r.lower().split())
-    wer = word_error_rates(refs, heard, {"vocabulary": vocab_words, "intent_words": name_words,
+    wer = word_error_rates(refs, raw, {"vocabulary": vocab_words, "intent_words": name_words,
                                          "other": all_words - vocab_words - name_words})
     out = {
         "spoken_set_size": len(rows),

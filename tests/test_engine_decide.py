@@ -31,7 +31,7 @@ def test_accept_confirm_disambiguate_reprompt() -> None:
 
 
 def test_rejected_candidates_are_never_offered() -> None:
-    d = decide([("billing", 0.9), ("returns", 0.45)], TH, rejected={"billing"})
+    d = decide([("billing", 0.9), ("returns", 0.55)], TH, rejected={"billing"})
     assert (d.kind, d.options) == ("confirm", ("returns",))
     assert decide([("billing", 0.9)], TH, rejected={"billing"}).options == ()
 

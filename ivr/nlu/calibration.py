@@ -41,20 +41,22 @@ from ivr.nlu.lexical import normalize
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 """Bumped whenever features or folds change, so stale cached fits are not reused."""
 FOLDS = 5
 TOP_K = 3
 """Candidates per held-out query that become calibration rows (and that get probabilities)."""
 MIN_ROWS = 40
 MIN_POSITIVES = 12
-OOS_PRIOR = 0.1
-"""Share of callers' utterances assumed to fit no option (weights the out-of-scope rows)."""
+OOS_PRIOR = 0.05
+"""Share of callers' utterances assumed to fit no option (weights the out-of-scope rows).
+Chosen on validation data (Banking77 train examples outside the 10-shot sets): top-1 ECE 0.028 /
+0.039 / 0.063 / 0.106 at 0.02 / 0.05 / 0.1 / 0.2; 0.05 keeps some weight on out-of-scope callers."""
 #: (margin weight, evidence-logit weight, intercept) for the top candidate, then the same for the
 #: runners-up, fitted on Banking77 TRAIN, 10 examples per intent, by :func:`fit_coefficients`
 #: (``bench/understanding.py`` prints it as ``calibration_default_fit``). Used when a plan has
 #: too few examples to fit its own.
-DEFAULT_COEF = (0.93712, 0.49126, -2.3622, 1.00043, 0.18846, -1.6245)
+DEFAULT_COEF = (1.03254, 0.41541, -1.99298, 1.08092, 0.12254, -1.22392)
 
 
 def cache_dir() -> Path:

@@ -60,14 +60,17 @@ MatcherFactory = Callable[[Mapping[str, Sequence[str]]], IntentMatcher]
 FaqFactory = Callable[[Sequence[FaqEntry]], FaqSearcher]
 
 
-def nlu_matcher(examples: Mapping[str, Sequence[str]]) -> IntentMatcher:
+def nlu_matcher(
+    examples: Mapping[str, Sequence[str]], heard: Mapping[str, str] | None = None
+) -> IntentMatcher:
     """The default :data:`MatcherFactory`: a :class:`~ivr.nlu.calibration.CalibratedClassifier`
     (confidences are probabilities, calibrated on the examples' own cross-validated folds).
 
     Intent names are not added as examples: the factory passes each option's name itself, and
-    prefixed labels ("global:agent") are not phrases a caller says.
+    prefixed labels ("global:agent") are not phrases a caller says. ``heard``: ASR transcripts
+    of the examples (:mod:`ivr.nlu.noised`), trained on and calibrated with.
     """
-    return CalibratedClassifier(examples, use_intent_names=False)
+    return CalibratedClassifier(examples, use_intent_names=False, heard=heard)
 
 
 def nlu_faq(entries: Sequence[FaqEntry]) -> FaqSearcher:

@@ -30,7 +30,6 @@ from typing import Any
 
 import yaml
 
-from ivr.asr import fit_hints
 from ivr.dialplan import load_dialplan
 from ivr.dialplan.checks import GLOBAL_NAMES
 from ivr.dialplan.models import Dialplan, MenuNode
@@ -40,6 +39,7 @@ from ivr.engine.matching import FAQ_PREFIX, GLOBAL_PREFIX, WholeUtterance, ranke
 from ivr.errors import IvrError
 from ivr.evaluate.scoring import OUTCOMES, rates, suggest_accept
 from ivr.nlu.calibration import CalibratedClassifier
+from ivr.nlu.noised import heard_examples, menu_hints
 from ivr.nlu.spoken import EVAL_STYLES, SpokenChannel, bar
 
 FOLDS = 3
@@ -124,8 +124,13 @@ def evaluate_plan(
     per_option: int = PER_OPTION,
     channel: SpokenChannel | None = None,
     progress: bool = True,
+    build_noised: bool = False,
 ) -> dict[str, Any]:
-    """Speak, transcribe and decide every test phrase; the report as plain data."""
+    """Speak, transcribe and decide every test phrase; the report as plain data.
+
+    The classifiers use the plan's ASR-noised example transcripts as a server would (those in
+    the cache), after speaking the missing ones first with ``build_noised``.
+    """
     ch = channel or SpokenChannel(EVAL_STYLES)
     th = plan.settings.thresholds
     cases: list[Case] = []
@@ -138,17 +143,19 @@ def evaluate_plan(
             jobs = [(examples, [(o, p) for o, ps in tests[name].items() for p in ps])]
         else:
             jobs = _folds(node, folds, per_option, seed=0)
-        hints = fit_hints(tuple(dict.fromkeys([*plan.vocabulary, *(o.name for o in node.options),
-                                               *plan.agents])))
+        hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
+        noised = {} if channel is not None else heard_examples(
+            examples, hints, cached_only=not build_noised,
+            progress=bar(f"{name}: examples") if progress and build_noised else None)
         for train, held in jobs:
             if not held:
                 continue
             labels = _labels(plan, node, train)
-            matcher = WholeUtterance(CalibratedClassifier(labels, use_intent_names=False),
-                                     labels, GLOBAL_PREFIX)
-            heard = ch.hear([p for _, p in held], [hints] * len(held),
-                            progress=bar(f"{name}") if progress else None)
-            for (opt, phrase), text in zip(held, heard, strict=True):
+            clf = CalibratedClassifier(labels, use_intent_names=False, heard=noised or None)
+            matcher = WholeUtterance(clf, labels, GLOBAL_PREFIX)
+            said = ch.hear([p for _, p in held], [hints] * len(held),
+                           progress=bar(f"{name}") if progress else None)
+            for (opt, phrase), text in zip(held, said, strict=True):
                 c = Case(name, opt, phrase, text, ranked_of(matcher.classify(text)))
                 d = decide(c.ranked, th)
                 c.offered = d.options if d.kind != "reprompt" else ()
@@ -235,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--per-option", type=int, default=PER_OPTION,
                     help="held-out phrases per option without a tests file")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--build-noised", action="store_true",
+                    help="first speak the plan's examples (ASR-noised training copies, cached; "
+                         "a server started afterwards uses them too)")
     args = ap.parse_args(argv)
     try:
         plan = load_dialplan(args.plan)
@@ -243,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ivr eval: {exc}", file=sys.stderr)
         return 2
     report = evaluate_plan(plan, tests, per_option=args.per_option,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, build_noised=args.build_noised)
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:

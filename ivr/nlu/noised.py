@@ -22,11 +22,26 @@ def heard_examples(
     *,
     channel: SpokenChannel | None = None,
     progress: Progress | None = None,
+    cached_only: bool = False,
 ) -> dict[str, str]:
-    """``{example: what the ASR heard}`` for every distinct example text."""
+    """``{example: what the ASR heard}`` for every distinct example text.
+
+    ``cached_only``: only what earlier builds heard (no TTS/ASR at all; what a server start
+    uses, so start-up never waits for speech synthesis).
+    """
     texts = list(dict.fromkeys(t for ex in examples.values() for t in ex if normalize(t)))
     if not texts:
         return {}
     ch = channel or SpokenChannel(NOISED_STYLES)
+    if cached_only:
+        return ch.lookup(texts, [hints] * len(texts))
     heard = ch.hear(texts, [hints] * len(texts), progress=progress)
     return dict(zip(texts, heard, strict=True))
+
+
+def menu_hints(vocabulary: Sequence[str], options: Sequence[str], agents: Sequence[str]
+               ) -> tuple[str, ...]:
+    """The decoder hints a menu's examples are spoken with (the engine's order, fitted)."""
+    from ivr.asr import fit_hints
+
+    return fit_hints(tuple(dict.fromkeys([*vocabulary, *options, *agents])))

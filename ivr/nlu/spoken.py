@@ -92,8 +92,10 @@ class SpokenChannel:
                 except (ValueError, KeyError, TypeError):
                     log.warning("skipping a bad line in %s", self._path)
 
-    def style_for(self, text: str, index: int) -> VoiceStyle:
-        return self.styles[index % len(self.styles)]
+    def style_for(self, text: str) -> VoiceStyle:
+        """A text's voice: fixed by the text itself, so editing a plan only re-speaks what
+        changed (an index would shift every later example's voice)."""
+        return self.styles[_stable(text) % len(self.styles)]
 
     def _key(self, text: str, style: VoiceStyle, hints: tuple[str, ...]) -> str:
         blob = json.dumps([SPOKEN_VERSION, text, asdict(style), list(hints), self._seed,
@@ -114,14 +116,15 @@ class SpokenChannel:
     ) -> list[str]:
         """What the ASR makes of each text spoken down a phone line (cached)."""
         per = [()] * len(texts) if hints is None else [tuple(h) for h in hints]
-        keys = [self._key(t, self.style_for(t, i), per[i]) for i, t in enumerate(texts)]
+        keys = [self._key(t, self.style_for(t), per[i]) for i, t in enumerate(texts)]
         todo = [i for i, k in enumerate(keys) if k not in self._heard]
         done = len(texts) - len(todo)
         if progress:
             progress(done, len(texts))
         for start in range(0, len(todo), batch):
             rows = todo[start : start + batch]
-            audio = [self.phone_audio(texts[i], self.style_for(texts[i], i), i) for i in rows]
+            audio = [self.phone_audio(texts[i], self.style_for(texts[i]), _stable(texts[i]))
+                     for i in rows]
             heard = self._asr().transcribe_many(audio, [per[i] for i in rows])
             self._remember([(keys[i], h.text) for i, h in zip(rows, heard, strict=True)])
             done += len(rows)
@@ -129,8 +132,21 @@ class SpokenChannel:
                 progress(done, len(texts))
         return [self._heard[k] for k in keys]
 
-    def phone_audio(self, text: str, style: VoiceStyle, index: int) -> np.ndarray:
-        """``text`` in ``style`` as the 8 kHz int16 samples that reach the server."""
+    def lookup(
+        self, texts: Sequence[str], hints: Sequence[tuple[str, ...]] | None = None
+    ) -> dict[str, str]:
+        """What was already heard for each text, from the cache only (no model is loaded)."""
+        per = [()] * len(texts) if hints is None else [tuple(h) for h in hints]
+        out = {}
+        for i, t in enumerate(texts):
+            k = self._key(t, self.style_for(t), per[i])
+            if k in self._heard:
+                out[t] = self._heard[k]
+        return out
+
+    def phone_audio(self, text: str, style: VoiceStyle, seed: int) -> np.ndarray:
+        """``text`` in ``style`` as the 8 kHz int16 samples that reach the server (``seed``:
+        the line noise)."""
         from piper import SynthesisConfig
 
         voice = self._piper()
@@ -146,7 +162,7 @@ class SpokenChannel:
             audio = resample(audio, int(round(rate * style.pitch)), rate)
         pad = np.zeros(int(0.3 * rate), np.float32)
         audio = np.concatenate([pad, audio, pad])
-        rng = np.random.default_rng(self._seed + index)
+        rng = np.random.default_rng(self._seed + seed)
         noise = rng.normal(0, 10 ** (style.noise_db / 20), audio.size).astype(np.float32)
         mixed: FloatArray = np.clip(audio + noise, -1, 1).astype(np.float32)
         return ulaw_to_pcm16(to_phone_ulaw(mixed, rate))
@@ -175,6 +191,10 @@ class SpokenChannel:
                 for k, t in items:
                     self._heard[k] = t
                     f.write(json.dumps({"k": k, "t": t}) + "\n")
+
+
+def _stable(text: str) -> int:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
 def bar(label: str) -> Progress:

@@ -498,8 +498,14 @@ class PlanCall:
         kb = self.plan.knowledge_base
         assert kb is not None and name.startswith(FAQ_PREFIX)
         entry = extra.get(name)
+        suffix = name[len(FAQ_PREFIX):]
+        if entry is None and suffix.isdigit():
+            entry = kb.entries[int(suffix)]
+        elif entry is None and self.f.faq is not None:  # a large FAQ's own search, redone
+            hit = self.f.faq.best(self.last_text)
+            entry = hit[0] if hit is not None else None
         if entry is None:
-            entry = kb.entries[int(name[len(FAQ_PREFIX):])]
+            raise RuntimeError(f"FAQ candidate {name!r} has no entry")
         self._succeeded()
         self.intent = f"faq:{getattr(entry, 'id', None) or 'answer'}"
         self._say(entry.answer)

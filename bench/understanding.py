@@ -464,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--spoken-per-intent", type=int, default=3,
                         help="test sentences per intent for the spoken channel (0: skip it)")
+    parser.add_argument("--sections", default="banking,calibration,spoken,clinc,dstc",
+                        help="comma-separated subset to run (CPU is scarce)")
     parser.add_argument("--noised", action="store_true",
                         help="also train on ASR-noised copies of the train examples (first run "
                              "speaks 770 examples: ~7-13 min on 2 cores; cached after)")
@@ -476,13 +478,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bulk = CachedEmbedder(threads=2)  # bulk embedding only; latency is measured on one thread
     fast = Embedder(threads=1)
     results: dict[str, Any] = {}
-    results.update(banking(data, bulk, fast))
-    cal_figures, clf = calibrated(data, bulk, args.spoken_per_intent)
-    results.update(cal_figures)
-    if args.spoken_per_intent > 0:
-        results.update(spoken(data, clf, args.spoken_per_intent, bulk, args.noised))
-    results.update(clinc(data, bulk))
-    results.update(dstc10(data, bulk))
+    sections = set(args.sections.split(","))
+    if "banking" in sections:
+        results.update(banking(data, bulk, fast))
+    if sections & {"calibration", "spoken"}:
+        cal_figures, clf = calibrated(data, bulk, args.spoken_per_intent)
+        results.update(cal_figures)
+        if "spoken" in sections and args.spoken_per_intent > 0:
+            results.update(spoken(data, clf, args.spoken_per_intent, bulk, args.noised))
+    if "clinc" in sections:
+        results.update(clinc(data, bulk))
+    if "dstc" in sections:
+        results.update(dstc10(data, bulk))
     results["bench_seconds"] = round(time.perf_counter() - t0, 1)
     log(f"total {results['bench_seconds']} s")
     if args.json:

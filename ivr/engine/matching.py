@@ -82,8 +82,18 @@ def nlu_faq(entries: Sequence[FaqEntry]) -> FaqSearcher:
     return KnowledgeBase(items)
 
 
+#: Words that carry no request of their own ("I'd like to ...", "hi, could you ...").
+_FILLER = frozenset((
+    "i'd", "i'm", "id", "im", "like", "want", "wanna", "need", "hi", "hello", "hey", "yeah",
+    "sure", "ok", "okay", "well", "actually", "really", "maybe", "possible", "help", "get",
+    "go", "let", "know", "now", "today", "right", "one", "someone's",
+))  # fmt: skip
+
+
 def _content(text: str) -> frozenset[str]:
-    return frozenset(stem(w) for w in normalize(text).split() if w not in STOPWORDS)
+    return frozenset(
+        stem(w) for w in normalize(text).split() if w not in STOPWORDS and w not in _FILLER
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +110,9 @@ class WholeUtterance:
 
     "best local real estate agent" contains the agent example "agent", and a classifier that
     only sees the nearest example is sure of itself. A global intent's probability is scaled by
-    how much of the caller's content words its best example accounts for, so a keyword inside
-    an unrelated question no longer transfers the caller; menu options are untouched.
+    how much of the caller's content words (fillers like "I'd like" aside) its examples use, so
+    a keyword inside an unrelated question no longer transfers the caller; menu options are
+    untouched.
     """
 
     def __init__(
@@ -110,18 +121,17 @@ class WholeUtterance:
         self._inner = inner
         self._prefix = prefix
         self._words = {
-            label: [_content(e) for e in ex]
+            label: frozenset().union(*(_content(e) for e in ex))
             for label, ex in examples.items()
             if label.startswith(prefix)
         }
 
     def coverage(self, label: str, text: str) -> float:
-        """Share of ``text``'s content words in ``label``'s best-covering example (0..1)."""
+        """Share of ``text``'s content words that ``label``'s examples use (0..1)."""
         words = _content(text)
         if not words:
             return 1.0
-        best = max((len(words & e) for e in self._words.get(label, [])), default=0)
-        return best / len(words)
+        return len(words & self._words.get(label, frozenset())) / len(words)
 
     def classify(self, text: str) -> IntentGuess:
         guess = self._inner.classify(text)

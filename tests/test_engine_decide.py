@@ -143,3 +143,20 @@ def test_global_intent_and_option_compete_on_one_scale() -> None:
     call = _call({"a person please": [("global:agent", 0.8), ("feedback", 0.05)]})
     call.say("a person please")
     assert isinstance(call.last, Transfer) and call.last.context["reason"] == "caller_request"
+
+
+def test_whole_utterance_scales_global_intents_by_coverage() -> None:
+    from ivr.engine.matching import WholeUtterance
+
+    examples = {"billing": ["my bill"],
+                "global:agent": ["agent", "speak to an advisor", "a real person"]}
+    RankedTable.table = {
+        "best local real estate agent": [("global:agent", 0.9), ("billing", 0.02)],
+        "I'd like to speak to an agent": [("global:agent", 0.9), ("billing", 0.02)],
+        "my bill please": [("billing", 0.8), ("global:agent", 0.1)],
+    }
+    m = WholeUtterance(RankedTable(examples), examples, "global:")
+    estate = m.classify("best local real estate agent")
+    assert dict(estate.ranked)["global:agent"] == pytest.approx(0.9 * 2 / 5)  # agent, real
+    assert m.classify("I'd like to speak to an agent").ranked[0] == ("global:agent", 0.9)
+    assert m.classify("my bill please").ranked[0] == ("billing", 0.8)       # options untouched

@@ -1,4 +1,4 @@
-"""``ivr`` command line: serve, call, check, demo."""
+"""``ivr`` command line: serve, call, check, eval, demo."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.dialplan import check_main
 
         return check_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from ivr.evaluate.plan import main as eval_main
+
+        return eval_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR for Twilio.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("customers", help="customer directory: ivr customers import FILE.csv | "
                    "show NUMBER")
     sub.add_parser("agents", help="live seats, queues and longest waits per agent group")
+    sub.add_parser("eval", help="check a plan's understanding on the spoken channel (see --help)")
     s = sub.add_parser("serve", help="run the Twilio webhook + Media Streams server")
     _serve_args(s)
     d = sub.add_parser("demo", help="start a local server and play a recorded call through it")

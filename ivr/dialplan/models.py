@@ -81,15 +81,29 @@ class RetryPolicy(Model):
 
 
 class Thresholds(Model):
-    """Intent confidence bands: >= accept: act; >= confirm: ask "Did you mean ...?"; else no."""
+    """The decision policy on calibrated probabilities (:mod:`ivr.engine.decide`).
 
-    accept: Annotated[float, Field(ge=0, le=1)] = 0.6
-    confirm: Annotated[float, Field(ge=0, le=1)] = 0.4
+    >= accept: act; two candidates >= disambiguate (together >= confirm): "is it A, or B?";
+    >= confirm: "Did you mean A?"; else no-match, naming the top ``suggest`` options. The same
+    bands apply to menu options, global intents and FAQ answers. The defaults were chosen on
+    validation data (Banking77 train examples outside the 10-shot sets: the most right +
+    confirmed-right with unconfirmed wrong routes <= 0.035 and questions <= 0.18 of turns) and
+    need no tuning.
+    """
+
+    accept: Annotated[float, Field(ge=0, le=1)] = 0.7
+    confirm: Annotated[float, Field(ge=0, le=1)] = 0.5
+    disambiguate: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """Lowest probability of the second candidate worth offering beside the first."""
+    suggest: Annotated[int, Field(ge=0, le=5)] = 3
+    """Options named in a no-match reprompt (0: just the node's reprompt)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
         if self.confirm > self.accept:
             raise ValueError("thresholds: confirm must not be above accept")
+        if self.disambiguate > self.confirm:
+            raise ValueError("thresholds: disambiguate must not be above confirm")
         return self
 
 
@@ -114,6 +128,8 @@ class Settings(Model):
         default_factory=lambda: RetryPolicy(say=["Sorry, I didn't understand that."])
     )
     confirm_intent: Text = "Did you mean {option}? Please say yes or no."
+    disambiguate_intent: Text = "Is it about {first}, or {second}?"
+    suggest_options: Text = "You can say, for example, {options}."
     confirm_value: Text = (
         "I heard {value}. Is that right? Say yes or press 1, or say no or press 2."
     )

@@ -64,15 +64,19 @@ class Policy:
         return EndpointConfig(end_silence_s=self.end_silence_s, pause_s=self.pause_s)
 
 
+NO_MODEL = 0.0
 POLICIES = [
     Policy("silence600", 0.6, EndOfTurnPolicy(early=False, lengthen=False)),
     Policy("main_punct400", 0.4, EndOfTurnPolicy(lengthen=False)),
-    Policy("eot400_hold1400", 0.4, EndOfTurnPolicy(hold_s=1.4)),
-    Policy("eot250_hold1400", 0.25, EndOfTurnPolicy(hold_s=1.4)),
-    Policy("eot250_hold1200", 0.25, EndOfTurnPolicy(hold_s=1.2)),
-    Policy("eot200_hold1400", 0.2, EndOfTurnPolicy(hold_s=1.4)),
-    Policy("eot250_hold1400_tb1000", 0.25, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
-    Policy("eot200_hold1400_tb1000", 0.2, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("rules400_hold1400", 0.4, EndOfTurnPolicy(hold_s=1.4, model_hold_below=NO_MODEL)),
+    Policy("rules250_hold1400", 0.25, EndOfTurnPolicy(hold_s=1.4, model_hold_below=NO_MODEL)),
+    Policy("model400_hold1400", 0.4, EndOfTurnPolicy(hold_s=1.4)),
+    Policy("model250_hold1400", 0.25, EndOfTurnPolicy(hold_s=1.4)),
+    Policy("model200_hold1400", 0.2, EndOfTurnPolicy(hold_s=1.4)),
+    Policy("rules250_hold1400_tb1000", 0.25, EndOfTurnPolicy(hold_s=1.4, model_hold_below=0.0),
+           take_back_s=1.0),
+    Policy("model250_hold1400_tb1000", 0.25, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model200_hold1400_tb1000", 0.2, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
 ]
 REPLY_MS = 150.0
 """Assumed server time from the commit to the reply's first audio (NLU + first TTS chunk on a
@@ -110,7 +114,7 @@ class Case:
     audio: np.ndarray  # int16 8 kHz phone audio, speech only (silence is added by the run)
     expect_digits: int
     pause_ms: int = 0
-    part2_start_s: float = 0.0  # where the caller goes on (paused turns)
+    part2_start_s: float = 0.0  # where the caller goes on (paused turns; for the record)
     speech_end_s: float = 0.0  # where the caller is really done
     source: str = "piper"
 
@@ -247,21 +251,25 @@ def _sentences(pcm: np.ndarray) -> list[tuple[int, int]]:
 
 
 class Asr:
-    """Real Whisper, cached by (case, samples): policies share identical decodes."""
+    """Real Whisper (+ the completeness model, timed with it, as the session's worker runs
+    both), cached by (case, samples): policies share identical decodes."""
 
     def __init__(self) -> None:
         from ivr.asr import AsrConfig, Transcriber
+        from ivr.call.completeness import default_completeness
 
         self.t = Transcriber(AsrConfig())
         self.t.warm_up()
-        self.cache: dict[tuple[str, int], tuple[str, float]] = {}
+        self.model = default_completeness()
+        self.cache: dict[tuple[str, int], tuple[str, float, float | None]] = {}
 
-    def __call__(self, key: str, audio: np.ndarray) -> tuple[str, float]:
+    def __call__(self, key: str, audio: np.ndarray) -> tuple[str, float, float | None]:
         k = (key, audio.size)
         if k not in self.cache:
             t0 = time.perf_counter()
             text = self.t.transcribe_phone(audio).text
-            self.cache[k] = (text, (time.perf_counter() - t0) * 1000)
+            p = self.model(text) if self.model is not None and text else None
+            self.cache[k] = (text, (time.perf_counter() - t0) * 1000, p)
         return self.cache[k]
 
 
@@ -276,7 +284,9 @@ def run_case(case: Case, pol: Policy, asr: Asr, tail_s: float = 3.0) -> Result:
     held: tuple[float, np.ndarray] | None = None  # a commit that may still be taken back
 
     def final(committed: float) -> Result:
-        if case.kind != "stop" and committed < case.part2_start_s:
+        # Cut: the bot took the turn before the caller had finished (also when the decode of
+        # the first part came back while the second part was being said).
+        if case.kind != "stop" and committed < case.speech_end_s:
             res.cut = True
         else:
             res.wait_ms = round((committed - case.speech_end_s) * 1000, 1)
@@ -298,11 +308,12 @@ def run_case(case: Case, pol: Policy, asr: Asr, tail_s: float = 3.0) -> Result:
                 continue
             if a.act is Act.TRANSCRIBE:
                 assert a.audio is not None
-                text, ms = asr(case.name, a.audio)
+                text, ms, p = asr(case.name, a.audio)
                 res.decodes += 1
                 res.asr_ms.append(ms)
-                pending.append((i + max(1, math.ceil(ms / 20)), Heard(0, a.seq, text, 1.0, "",
-                                                                        ms)))
+                uses_model = pol.policy.model_hold_below > 0 and not a.ended
+                pending.append((i + max(1, math.ceil(ms / 20)),
+                                Heard(0, a.seq, text, 1.0, "", ms, p if uses_model else None)))
             elif a.act is Act.COMMIT:
                 if pol.take_back_s > 0 and a.audio is not None:
                     held = (t - offset, a.audio)
@@ -376,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['cut_off']}/{s['paused_turns']} {s['cut_by_pause_ms']}; taken back "
               f"{s['taken_back']} ({s['taken_back_after_reply_started']} after the reply "
               f"started); unanswered {s['unanswered']}", flush=True)
-    asr_ms = [ms for _, ms in asr.cache.values()]
+    asr_ms = [ms for _, ms, _ in asr.cache.values()]
     out["asr_ms_p50"] = round(percentile(asr_ms, 50) or 0, 1)
     out["wait_note"] = ("ms from the end of the caller's speech to the end-of-turn commit, "
                         "including the decode still running then; first audio adds the engine "

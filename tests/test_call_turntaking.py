@@ -122,3 +122,29 @@ def test_echo_gain_is_measured_while_we_play() -> None:
         echo.counts(True, 400.0, 4000.0)
     assert 0.09 < echo.echo_gain < 0.11
     assert not echo.counts(True, 500.0, 4000.0)
+
+
+def test_a_fragment_heard_after_the_silence_ran_out_still_holds() -> None:
+    tt = TurnTaker(CFG)
+    feed(tt, "ssssssssss" + "." * 30)  # ended by silence while the pause's decode still runs
+    hold = tt.heard(heard(1, "I got a bill for"))
+    assert hold is not None and hold.act is Act.HOLD and tt.pending
+    acts = feed(tt, "." * 5 + "ssssssssss" + "." * 10)  # the caller goes on within 1.4 s
+    assert [a for _, a in acts] == [Act.STARTED, Act.TRANSCRIBE]
+    tt2 = TurnTaker(CFG)
+    feed(tt2, "ssssssssss" + "." * 30)
+    tt2.heard(heard(1, "I got a bill for"))
+    acts = feed(tt2, "." * 60)
+    assert [a for _, a in acts] == [Act.COMMIT]
+    assert acts[0][0] == 70 - 30 - 1  # 1.4 s after the speech ended
+
+
+def test_going_on_while_the_last_decode_runs_continues_the_turn() -> None:
+    tt = TurnTaker(CFG)
+    feed(tt, "ssssssssss" + "." * 30)  # ended by silence; the decode is still running
+    acts = feed(tt, "sssssssssss" + "." * 10)  # the caller goes on before it returns
+    assert [a for _, a in acts] == [Act.STARTED, Act.TRANSCRIBE]
+    assert tt.heard(heard(1, "I need to speak.")) is None  # that decode no longer counts
+    done = tt.heard(heard(2, "I need to speak to someone."))
+    assert done is not None and done.act is Act.COMMIT and done.audio is not None
+    assert done.audio.size >= 21 * 160  # both parts

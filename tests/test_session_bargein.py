@@ -2,7 +2,7 @@
 the prompt stops it fast; our own prompt echoed back at -20 dB, coughs and noise bursts do not,
 and an interruption that turns out not to be words resumes the prompt from the cut sentence.
 
-The bot's prompt is a real recorded speaker (OSR Harvard sentences, 8 kHz); callers are
+The bot's prompt is the shop greeting in our Piper voice; callers are
 LibriSpeech sentences (arm_mlek_samples) and Speech Commands words; ASR and the engine are
 fakes (test_session_pipeline.py).
 """
@@ -40,7 +40,11 @@ def _clip(path: Any, seconds: float | None = None) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def prompt_ulaw() -> bytes:
-    return to_phone_ulaw(_clip(SPEECH / "osr_8k" / "OSR_us_000_0034_8k.wav", 4.0), 8000)
+    """The example shop's greeting as our Piper voice says it (the product's real prompt)."""
+    from ivr.tts import Speaker
+
+    return Speaker().render("Thanks for calling Example Shop. You can say order status, "
+                            "returns, billing, or technical support.", cache=False)
 
 
 class PromptSpeaker:

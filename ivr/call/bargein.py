@@ -6,7 +6,7 @@ than the echo of what we are playing could be; the barge-in fires once ``min_spe
 frames have come *and* the neural VAD (Silero, when available) agrees at that moment (it needs
 ~80 ms to ramp up on an onset, so it confirms the run rather than gating each frame).
 The echo estimate is our own loudest audio around that moment (``echo_ref``) times the line's
-echo gain, which is measured while we play (the 80th percentile of inbound/``echo_ref`` over the
+echo gain, which is measured while we play (the 95th percentile of inbound/``echo_ref`` over the
 last ``echo_window_s``, clamped to [``min_echo_gain``, ``max_echo_gain``]; until enough of the
 prompt has played, ``max_echo_gain`` = -18 dB is assumed). A frame must beat that by
 ``echo_margin``. ``min_speech_s`` of counted frames, with gaps no longer than ``max_gap_s``, are
@@ -28,9 +28,9 @@ class BargeInConfig:
     max_gap_s: float = 0.16
     """Gaps between syllables ("I ... tell you") reach ~150 ms; a longer one starts afresh."""
     neural_threshold: float = 0.5
-    echo_margin: float = 1.5
-    """3.5 dB above the estimated echo (itself the loudest of our audio in a window, so above
-    the echo of most frames)."""
+    echo_margin: float = 2.0
+    """6 dB above the estimated echo."""
+    echo_percentile: float = 95.0
     min_echo_gain: float = 0.02
     max_echo_gain: float = 0.125
     echo_window_s: float = 2.0
@@ -64,7 +64,7 @@ class BargeIn:
         cfg = self.config
         if len(self._ratios) < 25:
             return cfg.max_echo_gain
-        measured = float(np.percentile(np.fromiter(self._ratios, float), 80))
+        measured = float(np.percentile(np.fromiter(self._ratios, float), cfg.echo_percentile))
         return min(cfg.max_echo_gain, max(cfg.min_echo_gain, measured))
 
     def counts(self, vad_speech: bool, rms: float, echo_ref: float) -> bool:

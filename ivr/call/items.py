@@ -56,6 +56,8 @@ class Heard:
     confidence: float
     dropped: str
     asr_ms: float
+    complete: float | None = None
+    """The completeness model's P(complete turn), computed in the worker (None: not run)."""
 
 
 @dataclass(frozen=True, slots=True)

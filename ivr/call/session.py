@@ -35,6 +35,7 @@ from ivr import wire
 from ivr.asr import Transcriber
 from ivr.audio import FRAME_MS, PHONE_RATE, ulaw_to_pcm16
 from ivr.call.bargein import BargeIn, BargeInConfig
+from ivr.call.completeness import default_completeness
 from ivr.call.endofturn import EndOfTurnPolicy
 from ivr.call.items import (
     Audio,
@@ -95,7 +96,9 @@ class Services:
     barge_in: BargeInConfig = field(default_factory=BargeInConfig)
     neural_vad: NeuralVadPool | None = field(default_factory=NeuralVadPool)
     """Silero instances leased while a prompt plays (None: webrtcvad and the echo floor only)."""
-    take_back_s: float = 0.0
+    completeness: Callable[[str], float] | None = field(default_factory=default_completeness)
+    """The end-of-turn text model, run in the ASR worker after each decode (None: rules only)."""
+    take_back_s: float = 1.0
     """A speech turn may be taken back this long after it was committed, if the caller goes
     on talking (0: never): the reply is cancelled or cleared, the engine restored, and the
     joined words handled as one turn."""
@@ -304,6 +307,8 @@ class CallSession:
 
     def _on_turn(self, action: Action) -> None:
         if action.act is Act.STARTED:
+            if not self._busy:
+                self._turn_started = None  # a turn that had ended by silence goes on
             tb = self._take_back
             if tb is not None and self._clock - tb.at <= self.sv.take_back_s:
                 self._undo_turn(tb)
@@ -331,14 +336,17 @@ class CallSession:
         """Start ASR on the utterance so far. At a pause this is a guess (``ended`` False) made
         while we keep listening; if the caller stays quiet we already have the words."""
         assert self._listen is not None
-        transcriber, gen = self.sv.transcriber, self._gen
+        transcriber, gen, model = self.sv.transcriber, self._gen, self.sv.completeness
         hints = self._listen.hints + (self._factory.asr_vocabulary() if self._factory else ())
 
         def work() -> Iterator[Item]:
             t0 = time.perf_counter()
             heard = transcriber.transcribe_phone(audio, hints)
-            yield Heard(gen, seq, heard.text, heard.confidence, heard.dropped,
-                        (time.perf_counter() - t0) * 1000)
+            asr_ms = (time.perf_counter() - t0) * 1000
+            # Only a guess at a pause needs the model: a turn ended by silence is over anyway.
+            complete = model(heard.text) if model is not None and heard.text and not ended \
+                else None
+            yield Heard(gen, seq, heard.text, heard.confidence, heard.dropped, asr_ms, complete)
 
         if ended:
             self._turn_started = time.perf_counter()

@@ -59,6 +59,7 @@ class _Speculation:
     ended: bool
     audio: np.ndarray
     result: Heard | None = None
+    ended_at: float = 0.0
 
 
 class TurnTaker:
@@ -71,6 +72,8 @@ class TurnTaker:
         self._spec: _Speculation | None = None
         self._seq = 0
         self._prefix: np.ndarray | None = None  # a taken-back turn the next utterance continues
+        self._t = 0.0
+        self._held: tuple[Heard, float] | None = None  # a fragment's words, and until when
 
     @property
     def in_speech(self) -> bool:
@@ -78,12 +81,16 @@ class TurnTaker:
 
     @property
     def pending(self) -> bool:
-        """A transcription of the caller's words is still outstanding."""
-        return self._spec is not None
+        """A transcription of the caller's words is outstanding, or a fragment is held."""
+        return self._spec is not None or self._held is not None
 
     def feed(self, frame: np.ndarray, speech: bool, accepting: bool) -> Action | None:
         """One frame. ``accepting``: the bot takes speech as an answer now (a speech Listen,
         and not talking over a prompt that may not be interrupted)."""
+        self._t += FRAME_S
+        if self._held is not None and self._t >= self._held[1] - 1e-9:
+            heard, self._held = self._held[0], None
+            return self._commit(heard, early=False)
         if self.endpointer.in_speech:
             self._utterance.append(frame)
             if speech and self._spec is not None and not self._spec.ended:
@@ -96,6 +103,12 @@ class TurnTaker:
         if ep.event is EndpointEvent.SPEECH_STARTED:
             self._utterance = list(self._preroll)
             self._preroll.clear()
+            self._held = None  # the fragment goes on: the new words continue it
+            spec = self._spec
+            if spec is not None and spec.ended and spec.result is None:
+                # The silence ran out but the caller went on before we had their words: it
+                # was a pause, not the end. The new words continue the old ones.
+                self._prefix, self._spec = spec.audio, None
             return Action(Act.STARTED)
         if ep.event is EndpointEvent.SPEECH_DISCARDED:
             self._utterance, self._spec = [], None
@@ -115,6 +128,7 @@ class TurnTaker:
         if spec is None:
             return self._transcribe(audio, ended=True)
         spec.ended = True  # the speculative transcript of the same audio stands
+        spec.ended_at = self._t
         if spec.result is not None:
             return self._commit(spec.result, early=False)
         return Action(Act.ENDED)
@@ -127,10 +141,22 @@ class TurnTaker:
             return None  # stale: the caller kept talking, or the turn already moved on
         spec.result = heard
         if spec.ended:
+            # The silence ran out while this decode was running: if it is a fragment, hold on
+            # (as the endpointer would have) and let new words continue it.
+            if (heard.text and self.policy.lengthen
+                    and self.policy.judge(heard.text, expect_digits, heard.complete)
+                    is Verdict.HOLD):
+                spoke_until = spec.ended_at - self.endpointer.config.end_silence_s
+                until = spoke_until + max(self.policy.hold_s,
+                                          self.endpointer.config.end_silence_s)
+                if until > self._t:
+                    self._held = (heard, until)
+                    self._prefix, self._spec = spec.audio, None
+                    return Action(Act.HOLD)
             return self._commit(heard, early=False)
         if not heard.text:
             return None  # noise so far; the silence decides
-        verdict = self.policy.judge(heard.text, expect_digits)
+        verdict = self.policy.judge(heard.text, expect_digits, heard.complete)
         if verdict is Verdict.END and self.endpointer.end_now() is not None:
             self._utterance = []
             return self._commit(heard, early=True)
@@ -154,10 +180,11 @@ class TurnTaker:
         """The turn moved on without the caller's words (keys, timeout): forget the guess."""
         self._spec = None
         self._prefix = None
+        self._held = None
 
     def _transcribe(self, audio: np.ndarray, ended: bool) -> Action:
         self._seq += 1
-        self._spec = _Speculation(self._seq, ended, audio)
+        self._spec = _Speculation(self._seq, ended, audio, ended_at=self._t)
         return Action(Act.TRANSCRIBE, seq=self._seq, audio=audio, ended=ended)
 
     def _joined(self) -> np.ndarray:

@@ -24,33 +24,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, wait
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
 from ivr import wire
-from ivr.asr import Transcriber
 from ivr.audio import FRAME_MS, PHONE_RATE, ulaw_to_pcm16
-from ivr.call.bargein import BargeIn, BargeInConfig
-from ivr.call.completeness import default_completeness
-from ivr.call.endofturn import EndOfTurnPolicy
-from ivr.call.items import (
-    Audio,
-    Control,
-    EndOfSay,
-    Failed,
-    Heard,
-    Item,
-    Raw,
-    SocketClosed,
-    Timing,
-)
+from ivr.call.bargein import BargeIn
+from ivr.call.items import Audio, Control, EndOfSay, Failed, Heard, Item, Raw, SocketClosed, Timing
+from ivr.call.jobs import CallJobs
 from ivr.call.keypad import Keypad
 from ivr.call.playout import Playout, Segment
-from ivr.call.turntaking import Act, Action, TurnTaker
+from ivr.call.services import Services, WebSocketLike
+from ivr.call.turntaking import Act, Action, TakeBack, TurnTaker
 from ivr.dialog import (
     CallDialog,
     CallerInput,
@@ -63,57 +49,14 @@ from ivr.dialog import (
     Transfer,
 )
 from ivr.errors import ProtocolError
-from ivr.store import CallRecord, CallStore, Decision, Turn
-from ivr.tts import Speaker
-from ivr.vad import EndpointConfig, FrameClassifier, NeuralVad, NeuralVadPool
+from ivr.store import CallRecord, Decision, Turn
+from ivr.vad import FrameClassifier, NeuralVad
 
 log = logging.getLogger(__name__)
 
 FRAME_S = FRAME_MS / 1000
 SEND_CHUNK = PHONE_RATE  # bytes of mu-law per outbound media message (1 s)
 APOLOGY = "Sorry, something went wrong on our side. Let me connect you with someone who can help."
-
-
-class WebSocketLike(Protocol):
-    def receive(self, timeout: float | None = None) -> str | bytes | None: ...
-    def send(self, data: str) -> None: ...
-    def close(self, reason: int | None = None, message: str | None = None) -> None: ...
-
-
-@dataclass
-class Services:
-    """What every call shares: models, the worker pool, the store, the current dialplan."""
-
-    transcriber: Transcriber
-    speaker: Speaker
-    executor: Executor
-    store: CallStore
-    plan: Callable[[], DialogFactory]
-    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
-    vad_aggressiveness: int = 2
-    record_dir: Path | None = None
-    end_of_turn: EndOfTurnPolicy = field(default_factory=EndOfTurnPolicy)
-    barge_in: BargeInConfig = field(default_factory=BargeInConfig)
-    neural_vad: NeuralVadPool | None = field(default_factory=NeuralVadPool)
-    """Silero instances leased while a prompt plays (None: webrtcvad and the echo floor only)."""
-    completeness: Callable[[str], float] | None = field(default_factory=default_completeness)
-    """The end-of-turn text model, run in the ASR worker after each decode (None: rules only)."""
-    take_back_s: float = 1.0
-    """A speech turn may be taken back this long after it was committed, if the caller goes
-    on talking (0: never): the reply is cancelled or cleared, the engine restored, and the
-    joined words handled as one turn."""
-
-
-@dataclass
-class _TakeBack:
-    """What is needed to undo a committed speech turn (see ``Services.take_back_s``)."""
-
-    at: float
-    audio: np.ndarray
-    listen: Listen
-    snapshot: Any = None
-    deferred: Transfer | Hangup | None = None
-    """The reply's decision, held until the turn can no longer be taken back."""
 
 
 class CallSession:
@@ -139,8 +82,9 @@ class CallSession:
         self._keypad = Keypad()
         self._neural: NeuralVad | None = None
         self._early_speech: np.ndarray | None = None  # said while the bot worked out its reply
-        self._take_back: _TakeBack | None = None
-        self._dialog_job: Future[None] | None = None  # engine jobs run one after another
+        self._take_back: TakeBack | None = None
+        self._jobs = CallJobs(services.executor, services.speaker, self._inbox.put,
+                              lambda: self._gen, lambda: self._call_sid)
         # dialogue state
         self._gen = 0
         self._busy = False  # a worker is computing the bot's next turn
@@ -350,7 +294,7 @@ class CallSession:
 
         if ended:
             self._turn_started = time.perf_counter()
-        self.sv.executor.submit(self._guard(work, gen))
+        self._jobs.submit(work, gen)
 
     def _on_heard(self, heard: Heard) -> None:
         if self._listen is None:
@@ -379,7 +323,7 @@ class CallSession:
         tb = None
         if (self.sv.take_back_s > 0 and callable(snapshot) and audio is not None
                 and listen is not None):
-            tb = _TakeBack(self._clock, audio, listen)
+            tb = TakeBack(self._clock, audio, listen)
         self._take_back = tb
 
         def work() -> Iterator[Item]:
@@ -388,10 +332,10 @@ class CallSession:
                 tb.snapshot = dialog.snapshot()  # type: ignore[attr-defined]
             turn = dialog.handle(event)
             yield Timing(gen, heard.asr_ms, (time.perf_counter() - t0) * 1000)
-            yield from self._render(turn, gen)
+            yield from self._jobs.render(turn, gen)
 
         self._busy = True
-        self._submit_job(work, gen)
+        self._jobs.engine(work, gen)
 
     # ------------------------------------------------------------------ keys
     def _on_digit(self, digit: str) -> None:
@@ -455,25 +399,12 @@ class CallSession:
             t0 = time.perf_counter()
             turn = compute()
             yield Timing(gen, 0.0, (time.perf_counter() - t0) * 1000)
-            yield from self._render(turn, gen)
+            yield from self._jobs.render(turn, gen)
 
         self._busy = True
-        self._submit_job(work, gen)
+        self._jobs.engine(work, gen)
 
-    def _submit_job(self, work: Callable[[], Iterator[Item]], gen: int) -> None:
-        """Run engine work after the call's previous engine job: the dialogue is not
-        thread-safe, and a taken-back turn's restore must follow the turn it undoes."""
-        prev = self._dialog_job
-        guarded = self._guard(work, gen)
-
-        def run() -> None:
-            if prev is not None:
-                wait([prev])
-            guarded()
-
-        self._dialog_job = self.sv.executor.submit(run)
-
-    def _undo_turn(self, tb: _TakeBack) -> None:
+    def _undo_turn(self, tb: TakeBack) -> None:
         """The caller went on right after we ended their turn: cancel the reply (clear it if it
         started playing), restore the engine, and let the new words continue the old ones."""
         log.info("call %s: caller went on; taking the turn back", self._call_sid)
@@ -497,37 +428,7 @@ class CallSession:
                 dialog.restore(tb.snapshot)  # type: ignore[attr-defined]
             yield from ()
 
-        self._submit_job(work, self._gen)
-
-    def _guard(self, work: Callable[[], Iterator[Item]], gen: int) -> Callable[[], None]:
-        """Run a worker job, posting its items; any exception becomes a Failed item, never lost."""
-
-        def run() -> None:
-            try:
-                for item in work():
-                    self._inbox.put(item)
-            except BaseException as exc:
-                log.exception("call %s: turn failed", self._call_sid)
-                self._inbox.put(Failed(gen, exc))
-
-        return run
-
-    def _render(self, turn: list[Directive], gen: int) -> Iterator[Item]:
-        """Worker side: synthesise Says in order, then pass the control directive through."""
-        for d in turn:
-            if gen != self._gen:
-                return  # the caller has moved on
-            if isinstance(d, Say):
-                if not d.text.strip():
-                    continue
-                if d.static:
-                    yield Audio(gen, self.sv.speaker.render(d.text), d.barge_in, d.text)
-                else:
-                    for chunk in self.sv.speaker.stream(d.text):
-                        yield Audio(gen, chunk, d.barge_in, d.text)
-                yield EndOfSay(gen, d.text)
-            else:
-                yield Control(gen, d)
+        self._jobs.engine(work, self._gen)
 
     # ------------------------------------------------------------------ audio out
     def _on_audio(self, item: Audio) -> None:
@@ -650,10 +551,11 @@ class CallSession:
         self._busy = True
 
         def work() -> Iterator[Item]:
-            yield from self._render([Say(APOLOGY), Transfer(group, {"error": str(error)})], gen)
+            apology: list[Directive] = [Say(APOLOGY), Transfer(group, {"error": str(error)})]
+            yield from self._jobs.render(apology, gen)
 
         try:
-            self.sv.executor.submit(self._guard(work, gen))
+            self._jobs.submit(work, gen)
         except RuntimeError:  # pool shut down: decide without speaking
             self._on_control(Transfer(group, {"error": str(error)}))
 

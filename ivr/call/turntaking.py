@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
 from ivr.audio import FRAME_MS
 from ivr.call.endofturn import EndOfTurnPolicy, Verdict
 from ivr.call.items import Heard
+from ivr.dialog import Hangup, Listen, Transfer
 from ivr.vad import EndpointConfig, Endpointer, EndpointEvent
 
 FRAME_S = FRAME_MS / 1000
@@ -51,6 +53,20 @@ class Action:
     heard: Heard | None = None
     early: bool = False
     """COMMIT before the full end-of-turn silence (the words sounded complete)."""
+
+
+@dataclass
+class TakeBack:
+    """What is needed to undo a committed speech turn (``Services.take_back_s``): when it was
+    committed, its audio (the caller's next words continue it), the Listen it answered, the
+    engine's snapshot from before it, and the reply's decision, held until the turn can no
+    longer be taken back."""
+
+    at: float
+    audio: np.ndarray
+    listen: Listen
+    snapshot: Any = None
+    deferred: Transfer | Hangup | None = None
 
 
 @dataclass(slots=True)

@@ -9,6 +9,11 @@ turns that transcript and what the bot is waiting for into one of three verdicts
   are expected): wait *longer* than the default silence, callers pause like this mid-turn;
 - ``WAIT``: no evidence either way: the configured silence decides.
 
+The completeness model (:mod:`ivr.call.completeness`, MiniLM + a logistic head) can call a
+longer turn a fragment even when Whisper punctuated it as complete. An audio model (Smart Turn
+v3.2) was weighed and not adopted: it comes only inside the ``pipecat-ai`` wheel and its 25
+dependencies (README, Turn-taking).
+
 Pure: text and numbers in, a verdict out (tests/test_call_endofturn.py).
 """
 

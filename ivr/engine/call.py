@@ -841,6 +841,30 @@ class PlanCall:
             self.transcript.append({"speaker": "bot", "text": s.text})
         self._listen_now(wait)
 
+    # --- taking a turn back (issue 12: commit early, roll back safely) --------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """This call's dialogue state, to take back the turn about to be handled.
+
+        Why: the session may end the caller's turn early (the words sounded complete) and then
+        hear the caller go on; it restores this snapshot and handles the joined words as one
+        turn. The plan, factory and call info are shared and read-only, so they are referenced;
+        everything else (slots, transcript, counters, what the call waits for) is copied, so
+        fields added later are covered without touching this method. Side effects outside the
+        engine (a custom action that already ran) are not undone: the session only takes back
+        a turn within a second of committing it.
+        """
+        import copy
+
+        shared = ("f", "plan", "info")
+        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in shared}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Go back to a :meth:`snapshot` (which stays reusable)."""
+        import copy
+
+        for key, value in snapshot.items():
+            setattr(self, key, copy.deepcopy(value))
 
 def _has_more_than_no(text: str) -> bool:
     """ "no" / "no thanks" / "nope, not that" are a bare rejection; more words are an answer."""

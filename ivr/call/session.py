@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ivr import wire
+from ivr import observability, wire
 from ivr.audio import FRAME_MS, PHONE_RATE, ulaw_to_pcm16
 from ivr.call.bargein import BargeIn
 from ivr.call.items import Audio, Control, EndOfSay, Failed, Heard, Item, Raw, SocketClosed, Timing
@@ -206,6 +206,8 @@ class CallSession:
                         start.encoding, start.sample_rate)
         self._stream_sid = start.stream_sid
         self._call_sid = start.call_sid
+        # The socket is read on a reader thread; this thread's log lines need the call too.
+        observability.bind_call(start.call_sid)
         self.record = self.sv.store.get_record(start.call_sid) or CallRecord(start.call_sid)
         self._factory = self.sv.plan()
         info = CallInfo(start.call_sid, self.record.from_number, self.record.to_number)

@@ -159,6 +159,9 @@ def test_speech_turn_transfers_after_handoff_line_played() -> None:
     assert record.outcome == "transfer: billing"
     assert [t.role for t in record.turns] == ["bot", "caller", "bot"]
     assert record.latency_ms and record.timings
+    # the end-of-turn wait (stream time after the last voiced frame) feeds its histogram
+    wait = record.timings[0]["wait_ms"]
+    assert 0 < wait <= services.endpoint.end_silence_s * 1000 + 20
 
 
 def test_dtmf_menu_choice() -> None:

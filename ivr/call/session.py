@@ -77,6 +77,8 @@ class CallSession:
         # collaborators
         self._vad = FrameClassifier(services.vad_aggressiveness)
         self._turns = TurnTaker(services.endpoint, services.end_of_turn)
+        self._turn_wait_ms: float | None = None  # end-of-turn wait of the turn in flight
+        self._last_voiced_at = 0.0  # stream time of the last frame the VAD called speech
         self._barge = BargeIn(services.barge_in)
         self._playout = Playout()
         self._keypad = Keypad()
@@ -242,6 +244,8 @@ class CallSession:
                 self._barge_in("speech")
         accepting = (self._listen is not None and self._listen.speech
                      and not (self._playout.playing and not self._playout.interruptible))
+        if speech:
+            self._last_voiced_at = self._clock
         action = self._turns.feed(frame, speech, accepting)
         if action is not None:
             self._on_turn(action)
@@ -272,10 +276,12 @@ class CallSession:
             self._transcribe(action.seq, action.audio, action.ended)
         elif action.act is Act.ENDED:
             self._turn_started = time.perf_counter()
+            self._turn_wait_ms = (self._clock - self._last_voiced_at) * 1000
         elif action.act is Act.COMMIT:
             assert action.heard is not None
             if self._turn_started is None:  # the turn ends now (not earlier, awaiting ASR)
                 self._turn_started = time.perf_counter()
+                self._turn_wait_ms = (self._clock - self._last_voiced_at) * 1000
             self._commit(action.heard, action.audio)
 
     def _transcribe(self, seq: int, audio: np.ndarray, ended: bool) -> None:
@@ -441,10 +447,13 @@ class CallSession:
                 self.record.latency_ms.append(round(elapsed, 1))
                 t = self._pending_timing
                 if t is not None:
-                    self.record.timings.append(
-                        {"turn_ms": round(elapsed, 1), "asr_ms": round(t.asr_ms, 1),
-                         "nlu_ms": round(t.nlu_ms, 1)}
-                    )
+                    timing = {"turn_ms": round(elapsed, 1), "asr_ms": round(t.asr_ms, 1),
+                              "nlu_ms": round(t.nlu_ms, 1)}
+                    if self._turn_wait_ms is not None:
+                        # stream time from the caller's last voiced frame to our decision
+                        timing["wait_ms"] = round(self._turn_wait_ms, 1)
+                    self.record.timings.append(timing)
+            self._turn_wait_ms = None
         segment = self._playout.add(item.ulaw, item.barge_in, item.text, self._clock)
         if segment is not None:
             self._send_segment(segment)

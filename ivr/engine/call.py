@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ivr import observability
 from ivr.actions.runner import ActionCall, ActionFailed
 from ivr.dialog import CallerInput, CallInfo, Directive, Hangup, Listen, Say, Transfer
 from ivr.dialplan.models import (
@@ -812,6 +813,7 @@ class PlanCall:
         self._failed("no_input", self.no_input_tries)
 
     def _no_match(self) -> None:
+        observability.no_match()  # a counter only: the engine's decisions do not depend on it
         self.no_match_tries += 1
         self._failed("no_match", self.no_match_tries)
 

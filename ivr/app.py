@@ -21,6 +21,7 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 from ivr import observability
 from ivr.admission import Admission, Refusal
 from ivr.config import Settings
+from ivr.contact.routes import contact_transfer, register_contact
 from ivr.errors import ForbiddenRequest, IvrError
 from ivr.handoff import HandoffContext, screenpop, transfer_twiml, whisper_twiml
 from ivr.security import check_signature
@@ -53,6 +54,7 @@ def create_app(settings: Settings, services: Services) -> Flask:
     pop_secret = settings.screen_pop_secret or screenpop.default_secret(settings.auth_token)
     app.config["IVR_SCREEN_POP_SECRET"] = pop_secret
     app.register_blueprint(screenpop.blueprint(_screen_pop, lambda: pop_secret))
+    register_contact(app)
 
     @app.errorhandler(ForbiddenRequest)
     def forbidden(exc: ForbiddenRequest) -> tuple[Response, int]:
@@ -149,6 +151,9 @@ def create_app(settings: Settings, services: Services) -> Flask:
             resp = VoiceResponse()
             resp.hangup()
             return _twiml(resp)
+        routed = contact_transfer(decision, call_sid)  # None: the plan has no routing
+        if routed is not None:
+            return routed
         return _twiml(_transfer_twiml(VoiceResponse(), decision, call_sid))
 
     @app.post(WHISPER_PATH)

@@ -456,12 +456,32 @@ def _normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text.lower()).split())
 
 
+PROMPT_CHAR_BUDGET = 360
+"""Hint sentence length (~90 tokens of Whisper's 223-token prompt window): whole hints are chosen
+in the caller's priority order until it is full, never a hint cut in half."""
+_PROMPT_HEAD = "Customer support call about "
+
+
+def fit_hints(hints: tuple[str, ...], budget: int = PROMPT_CHAR_BUDGET) -> tuple[str, ...]:
+    """The hints that fit the prompt budget, in order: the engine passes the plan's vocabulary
+    and the likeliest options first, so what is dropped is what matters least."""
+    chosen: list[str] = []
+    used = len(_PROMPT_HEAD) + 1
+    for h in dict.fromkeys(h.strip() for h in hints if h.strip()):
+        cost = len(h) + (2 if chosen else 0)
+        if used + cost > budget:
+            continue  # a shorter later hint may still fit
+        chosen.append(h)
+        used += cost
+    return tuple(chosen)
+
+
 def _prompt(hints: tuple[str, ...]) -> str | None:
     """Dialplan vocabulary as a natural-looking previous sentence; Whisper spells these right.
 
     A short prompt of plain words: long prompts cost decode time and make Whisper echo them.
     """
-    words = [h.strip() for h in hints if h.strip()]
+    words = fit_hints(hints)
     if not words:
         return None
-    return "Customer support call about " + ", ".join(dict.fromkeys(words))[:200] + "."
+    return _PROMPT_HEAD + ", ".join(words) + "."

@@ -1,4 +1,4 @@
-"""``ivr`` command line: serve, call, check, demo."""
+"""``ivr`` command line: serve, call, check, eval, demo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.caller import cli_main
 
         return cli_main(argv[1:])
+    if argv and argv[0] in ("customers", "agents"):
+        from ivr.contact.cli import agents_main, customers_main
+
+        return (customers_main if argv[0] == "customers" else agents_main)(argv[1:])
+    if argv and argv[0] == "check" and "--explain-route" in argv:
+        from ivr.contact.cli import explain_main
+
+        return explain_main(argv[1:])
     if argv and argv[0] == "check":
         from ivr.dialplan import check_main
 
@@ -33,11 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         from ivr.handoff.qa_cli import main as qa_main
 
         return qa_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from ivr.evaluate.plan import main as eval_main
+
+        return eval_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR for Twilio.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("call", help="play a recorded-call fixture or WAV through a server (see --help)")
-    sub.add_parser("check", help="validate dialplan files: ivr check FILE...")
+    sub.add_parser("check", help="validate dialplan files: ivr check FILE... "
+                   '(--explain-route "tier=gold intent=billing")')
+    sub.add_parser("customers", help="customer directory: ivr customers import FILE.csv | "
+                   "show NUMBER")
+    sub.add_parser("agents", help="live seats, queues and longest waits per agent group")
+    sub.add_parser("eval", help="check a plan's understanding on the spoken channel (see --help)")
     sub.add_parser("tickets", help="list the ticket outbox or run its delivery worker")
     sub.add_parser("qa", help="call QA findings summed per plan (records database)")
     s = sub.add_parser("serve", help="run the Twilio webhook + Media Streams server")

@@ -111,6 +111,16 @@ class CallDialog(Protocol):
         ...
 
 
+class Rewindable(Protocol):
+    """Optional on a :class:`CallDialog`: take a turn back. The session snapshots before a speech
+    turn it ended early and restores if the caller goes on talking at once, then hands the
+    joined words over as one turn (``Services.take_back_s``). The engine's ``PlanCall`` has it."""
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, snapshot: Any) -> None: ...
+
+
 class DialogFactory(Protocol):
     """A loaded dialplan: makes a fresh :class:`CallDialog` per call."""
 

@@ -151,12 +151,16 @@ def build_services(settings: Settings) -> Services:
         for text in prompts():
             speaker.render(text)
     log.info("models loaded: ASR %s, TTS %s Hz", transcriber.model_path, speaker.sample_rate)
+    from ivr import observability
+
+    store = add_handoff_sinks(build_store(settings), factory, settings.public_url)
+    store.errors.listeners.append(observability.store_error)  # ivr_store_errors_total{kind}
     return Services(
         transcriber=transcriber,
         speaker=speaker,
         executor=ThreadPoolExecutor(max_workers=settings.model_threads,
                                     thread_name_prefix="model"),
-        store=add_handoff_sinks(build_store(settings), factory, settings.public_url),
+        store=store,
         plan=plan,
         endpoint=EndpointConfig(end_silence_s=settings.end_silence_s),
         vad_aggressiveness=settings.vad_aggressiveness,
@@ -286,5 +290,11 @@ def _drain(worker: Any, admission: Any, drain_s: float) -> None:
     linger = DRAIN_LINGER_S - admission.since_last_call_s()
     if linger > 0:
         threading.Event().wait(linger)
+    services = worker.wsgi.config.get("IVR_SERVICES")
+    if services is not None:
+        try:
+            services.store.close()  # flush write-behind Redis writes and the records spool
+        except Exception:
+            log.exception("drain: flushing the store failed; the spool keeps unsent records")
     log.warning("drained; worker %s exiting", os.getpid())
     worker.alive = False  # gunicorn's loop notices within a second and exits cleanly

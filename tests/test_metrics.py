@@ -77,7 +77,7 @@ def test_a_keyed_call_with_bad_frames(call_lines: pytest.LogCaptureFixture) -> N
     assert delta("ivr_turn_seconds_count") == 1 and delta("ivr_nlu_seconds_count") == 1
     assert delta("ivr_asr_seconds_count") == 0  # a keypad turn runs no ASR
     assert value(after, "ivr_worker_queue_depth") == 0
-    session_lines = [r for r in call_lines.records if r.name == "ivr.session"]
+    session_lines = [r for r in call_lines.records if r.name == "ivr.call.session"]
     assert session_lines and all(r.call_sid == "CA1" for r in session_lines)  # type: ignore[attr-defined]
 
 

@@ -54,12 +54,15 @@ class FakeTwilio:
         self.closed = False
         self.frames = 0
         self.tail = 3000  # 60 s of trailing line silence at most
+        self.backlog: Any = None  # the session's backlog(): keep pace with it, like real time
 
     def receive(self, timeout: float | None = None) -> str | None:
         if self.marks:
             return json.dumps({"event": "mark", "streamSid": "MZ1",
                                "mark": {"name": self.marks.popleft()}})
         time.sleep(0.001)  # a stream paces itself; give the worker pool a chance
+        while self.backlog is not None and self.backlog() > 0 and not self.closed:
+            time.sleep(0.0002)
         if self.closed:
             raise ConnectionError("closed")
         if not self.script:
@@ -123,13 +126,21 @@ def speech_ulaw() -> bytes:
     return to_phone_ulaw(audio, rate)
 
 
+def play(ws: FakeTwilio, services: Any) -> CallSession:
+    """Run a session on the fake line, the line pacing itself on what the session has taken."""
+    session = CallSession(ws, services)
+    ws.backlog = session.backlog
+    session.run()
+    return session
+
+
 def run_call(script: list[tuple[str, Any]], text: str = "billing please"
              ) -> tuple[FakeTwilio, Any, FakeTranscriber]:
     asr = FakeTranscriber(text)
     services = fake_services(transcriber=asr, speaker=FakeSpeaker())
     token = services.store.issue_token("CA1")
     ws = FakeTwilio(start_msgs(token) + script)
-    CallSession(ws, services).run()
+    play(ws, services)
     return ws, services, asr
 
 
@@ -148,6 +159,9 @@ def test_speech_turn_transfers_after_handoff_line_played() -> None:
     assert record.outcome == "transfer: billing"
     assert [t.role for t in record.turns] == ["bot", "caller", "bot"]
     assert record.latency_ms and record.timings
+    # the end-of-turn wait (stream time after the last voiced frame) feeds its histogram
+    wait = record.timings[0]["wait_ms"]
+    assert 0 < wait <= services.endpoint.end_silence_s * 1000 + 20
 
 
 def test_dtmf_menu_choice() -> None:
@@ -173,7 +187,7 @@ def test_speech_over_prompt_sends_clear() -> None:
             held.append(ws.marks.pop())  # Twilio is still playing the greeting
 
     ws.send = send  # type: ignore[method-assign]
-    CallSession(ws, services).run()
+    play(ws, services)
     assert "clear" in ws.events()
     assert ws.events().index("clear") < len(ws.events()) - 1
     record = services.store.get_record("CA1")
@@ -192,7 +206,7 @@ def test_silent_caller_gets_no_input_then_transfer() -> None:
 def test_bad_token_closes_without_processing() -> None:
     services = fake_services(transcriber=FakeTranscriber("x"), speaker=FakeSpeaker())
     ws = FakeTwilio(start_msgs("forged") + [("frame", SILENCE)] * 5)
-    CallSession(ws, services).run()
+    play(ws, services)
     assert ws.closed and ws.sent == []
     assert services.store.get_record("CA1") is None
 
@@ -216,7 +230,6 @@ def test_engine_crash_apologises_and_transfers() -> None:
     token = services.store.issue_token("CA1")
     ws = FakeTwilio(start_msgs(token) + [("frame", SILENCE)] * 20 + [("dtmf", "5")]
                     + [("frame", SILENCE)] * 100)
-    session = CallSession(ws, services)
     orig_new_call = factory.new_call
 
     def new_call(info: Any) -> Any:
@@ -225,7 +238,7 @@ def test_engine_crash_apologises_and_transfers() -> None:
         return d
 
     factory.new_call = new_call  # type: ignore[method-assign]
-    session.run()
+    play(ws, services)
     record = services.store.get_record("CA1")
     assert record.outcome == "transfer: general"
     assert any("engine exploded" in e for e in record.errors)
@@ -243,7 +256,7 @@ def _early_commit_call(text: str) -> tuple[float, float]:
     lead = 25
     ws = FakeTwilio(start_msgs(token) + [("frame", SILENCE)] * lead + speech
                     + [("frame", SILENCE)] * 300)
-    CallSession(ws, services).run()
+    play(ws, services)
     record = services.store.get_record("CA1")
     caller = [t for t in record.turns if t.role == "caller"]
     assert caller, record
@@ -284,6 +297,6 @@ def test_hash_after_a_full_keyed_entry_is_not_a_new_input() -> None:
     keys = [("dtmf", d) for d in "123456#"]
     ws = FakeTwilio(start_msgs(token) + [("frame", SILENCE)] * 10 + keys
                     + [("frame", SILENCE)] * 100)
-    CallSession(ws, services).run()
+    play(ws, services)
     assert [e.digits for e in entry.inputs][:1] == ["123456"]
     assert [e.kind for e in entry.inputs][1:] == ["no_input"]  # the # did not answer "press 1"

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
+import ivr.contact.db  # noqa: F401  (its tables are in the metadata the migrations must match)
 import ivr.handoff.qa  # noqa: F401  (its call_qa table is in Base.metadata)
 import ivr.handoff.tickets  # noqa: F401  (its ticket_outbox table is in Base.metadata)
 from ivr.dialog import AgentTarget

@@ -189,6 +189,11 @@ class Expect(_Strict):
     """Lines the bot must never say in this call (e.g. a no-match apology)."""
     max_latency_ms: float | None = Field(default=None, gt=0.0)
     """Upper bound for every measured turn latency (end of caller speech -> first bot audio)."""
+    routed: str | None = None
+    """With ``transfer:``: where the caller ended up: ``connected ADDRESS``, ``taskrouter WW..``,
+    ``hangup`` (e.g. after a call-back was taken) or ``caller_hangup``."""
+    routed_says_contain: list[str] | None = None
+    """Lines heard after the hand-off (queue position, call-back offer...)."""
 
     @field_validator("outcome")
     @classmethod
@@ -199,6 +204,20 @@ class Expect(_Strict):
                     f"outcome {o!r}: expected 'transfer: GROUP', 'hangup' or 'caller_hangup'"
                 )
         return v
+
+
+class TransferScript(_Strict):
+    """What happens after the hand-off, played like Twilio by :mod:`ivr.caller.transfer`:
+    how each agent's phone answers (by number, SIP URI or client identity), and what the caller
+    does in a queue (``press``/``say`` at the first call-back offer after ``after_s``)."""
+
+    agents: dict[str, Literal["answer", "no-answer", "busy", "failed"]] = Field(
+        default_factory=dict)
+    default: Literal["answer", "no-answer", "busy", "failed"] = "answer"
+    press: str = ""
+    say: str = ""
+    after_s: float = Field(default=0.0, ge=0.0, le=3600.0)
+    patience_s: float = Field(default=900.0, gt=0.0, le=7200.0)
 
 
 # ---------------------------------------------------------------------- the fixture
@@ -221,6 +240,8 @@ class Fixture(_Strict):
     from_number: str = "+15005550006"
     to_number: str = "+15005550001"
     expect: Expect = Field(default_factory=Expect)
+    transfer: TransferScript | None = None
+    """Follow the transfer's TwiML like Twilio (dial legs, queue) instead of stopping at it."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Free-form notes (``write_recording`` stores the original call's sid and transcript)."""
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -585,6 +585,8 @@ def _run(fixture: Fixture, report: CallReport, base: str, public: str, auth_toke
             except TwimlError as exc:
                 report.errors.append(str(exc))
                 after = None
+            if fixture.transfer is not None and after is not None and after.kind == "transfer":
+                _follow_transfer(fixture, report, http, base, action, res.body, twiml.action_url)
     else:
         report.twiml = twiml.after_connect
         after = parse_twiml(twiml.after_connect)
@@ -607,6 +609,35 @@ def _run(fixture: Fixture, report: CallReport, base: str, public: str, auth_toke
         with line.lock:
             bot = line.playback.render(line.now)
         write_wav_file(out_wav, bot, PHONE_RATE)
+
+
+def _follow_transfer(fixture: Fixture, report: CallReport, http: TwilioHttp, base: str,
+                     call: dict[str, str], body: str, url: str) -> None:
+    """Play what Twilio does after the transfer TwiML (agent legs, queue), signed."""
+    from ivr.caller.transfer import Agents, Caller, TransferFollower
+
+    script = fixture.transfer
+    assert script is not None
+
+    def post(to: str, params: dict[str, str]) -> str:
+        res = http.request(route_via(to, base), to, params)
+        if res.status not in (200, 204):
+            raise TwimlError(f"{to} answered HTTP {res.status}: {res.body[:300]}")
+        return res.body
+
+    follower = TransferFollower(
+        post, {**call, "CallStatus": "in-progress"},
+        Agents(behaviour=dict(script.agents), default=script.default),
+        Caller(press=script.press, say=script.say, after_s=script.after_s,
+               patience_s=script.patience_s))
+    try:
+        done = follower.run(body, url)
+    except (TwimlError, CallError) as exc:
+        report.errors.append(f"following the transfer: {exc}")
+        done = follower.report
+    report.routed = done.outcome or None
+    report.routed_says = list(done.says)
+    report.routed_events = list(done.events)
 
 
 def _fetch_record(http: TwilioHttp, base: str, public_ref: str, call_sid: str,

@@ -64,6 +64,10 @@ class CallReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     record: dict[str, Any] | None = None
+    routed: str | None = None
+    """With a fixture's ``transfer:``: where the transfer ended (ivr.caller.transfer)."""
+    routed_says: list[str] = field(default_factory=list)
+    routed_events: list[str] = field(default_factory=list)
 
     @property
     def latency_ms(self) -> list[float | None]:
@@ -143,6 +147,12 @@ def check_expectations(fixture: Fixture, report: CallReport) -> None:
                 f"outcome: expected {' or '.join(repr(o) for o in wanted)}, "
                 f"got {report.outcome!r}"
             )
+    if exp.routed is not None and report.routed != exp.routed:
+        report.failures.append(f"routed: expected {exp.routed!r}, got {report.routed!r} "
+                               f"(requests: {', '.join(report.routed_events)})")
+    for needle in exp.routed_says_contain or []:
+        if not any(_contains(said, needle) for said in report.routed_says):
+            report.failures.append(f"after the hand-off, nothing said contained {needle!r}")
     if exp.max_latency_ms is not None:
         for t in report.turns:
             if t.latency_ms is not None and t.latency_ms > exp.max_latency_ms:

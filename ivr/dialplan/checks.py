@@ -23,6 +23,7 @@ from ivr.dialplan.models import (
     RetryPolicy,
     TransferNode,
 )
+from ivr.dialplan.routing_checks import check_routing
 from ivr.dialplan.yamlload import Path_
 
 Problem = tuple[Path_, str]
@@ -189,6 +190,7 @@ def check_plan(plan: Dialplan) -> list[Problem]:
                         f"{', '.join(sorted(slots)) or 'none'})",
                     )
                 )
+    problems.extend(check_routing(plan))
     return problems
 
 

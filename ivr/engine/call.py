@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from ivr import observability
 from ivr.actions.runner import ActionCall, ActionFailed
 from ivr.dialog import CallerInput, CallInfo, Directive, Hangup, Listen, Say, Transfer
 from ivr.dialplan.models import (
@@ -33,11 +34,14 @@ from ivr.dialplan.models import (
     SlotDef,
     TransferNode,
 )
+from ivr.engine.decide import decide, parse_choice
+from ivr.engine.matching import FAQ_PREFIX, GLOBAL_PREFIX, ranked_of
 from ivr.engine.slots import is_valid, parse_keys, parse_speech
 from ivr.engine.speech import has_fields, render, spoken
 from ivr.handoff.redact import partial, redact_keys, redact_sensitive, redact_text
 from ivr.handoff.sentiment import Mood
 from ivr.nlu.entities import parse_yes_no
+from ivr.nlu.lexical import normalize
 from ivr.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -45,7 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["menu", "collect", "confirm_value", "confirm_intent", "question", "done"]
+Mode = Literal[
+    "menu", "collect", "confirm_value", "confirm_intent", "disambiguate", "question", "done"
+]
 MAX_CHAIN = 25
 """Nodes entered in one turn before we call it a loop (answer -> answer -> ... is a plan bug)."""
 
@@ -65,6 +71,10 @@ class _Wait:
     listen: Listen
     option: Option | None = None
     value: Any = None
+    options: tuple[Option, ...] = ()
+    """The two options a "disambiguate" wait offered."""
+    rejected: frozenset[str] = frozenset()
+    """Candidates the caller said no to at this menu in this turn: never offered again."""
 
 
 class PlanCall:
@@ -94,6 +104,8 @@ class PlanCall:
         self.last_text = ""
         self.last_confidence = 1.0
         self._chain = 0
+        self._suggest: tuple[str, ...] = ()
+        """Options to name in the next no-match reprompt (set by the decision policy)."""
 
     # --- contract ------------------------------------------------------------------------------
 
@@ -229,12 +241,16 @@ class PlanCall:
         t = getattr(node, "timeout_s", None)
         return float(t) if t else self.plan.settings.timeout_s
 
-    def _enter_menu(self, name: str, node: MenuNode) -> None:
+    def _enter_menu(
+        self, name: str, node: MenuNode, rejected: frozenset[str] = frozenset()
+    ) -> None:
         prompt = [self._template(node.prompt)]
         reprompt = [Say(node.reprompt, not has_fields(node.reprompt))] if node.reprompt else prompt
-        hints = tuple(o.name for o in node.options)
+        # The plan's vocabulary first: the decoder prompt has a budget and these are the words
+        # Whisper gets wrong without help ("PIN" -> "opinion"); then this menu's options.
+        hints = tuple(dict.fromkeys([*self.plan.vocabulary, *(o.name for o in node.options)]))
         listen = Listen(timeout_s=self._timeout(node), dtmf_max_digits=1, hints=hints)
-        self._listen_now(_Wait("menu", name, prompt, reprompt, listen))
+        self._listen_now(_Wait("menu", name, prompt, reprompt, listen, rejected=rejected))
 
     def _collect_listen(self, node: CollectNode, sd: SlotDef) -> Listen:
         listen = self._plain_collect_listen(node, sd)
@@ -371,6 +387,8 @@ class PlanCall:
             self._in_confirm_value(ev)
         elif mode == "confirm_intent":
             self._in_confirm_intent(ev)
+        elif mode == "disambiguate":
+            self._in_disambiguate(ev)
         elif mode == "question":
             self._in_question(ev)
 
@@ -449,8 +467,43 @@ class PlanCall:
             self.wait = None
             self._go(target)
 
-    def _best_option(self, menu_name: str, menu: MenuNode, ev: CallerInput) -> bool:
-        """Route a menu input; False when nothing fits (the caller gets the no-match policy)."""
+    def _candidates(
+        self, menu_name: str, menu: MenuNode, text: str
+    ) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+        """Menu options, global intents and FAQ answers for ``text``, one probability scale.
+
+        The menu's classifier was built with the global intents (and a small FAQ) as extra
+        labels, so they compete on the same calibrated scale. A large FAQ keeps its own search
+        and competes with its score; the returned dict maps such a candidate to its entry.
+        """
+        ranked = ranked_of(self.f.menu_matchers[menu_name].classify(text))
+        extra: dict[str, Any] = {}
+        kb = self.plan.knowledge_base
+        if menu.knowledge_base and self.f.faq is not None and kb is not None:
+            if not self.f.faq_in_menus:
+                hit = self.f.faq.best(text)
+                if hit is not None and hit[1] >= kb.threshold:
+                    name = FAQ_PREFIX + "search"
+                    extra[name] = hit[0]
+                    ranked.append((name, float(hit[1])))
+        elif any(n.startswith(FAQ_PREFIX) for n, _ in ranked):
+            ranked = [(n, p) for n, p in ranked if not n.startswith(FAQ_PREFIX)]
+        ranked.sort(key=lambda c: -c[1])
+        return ranked, extra
+
+    def _best_option(
+        self,
+        menu_name: str,
+        menu: MenuNode,
+        ev: CallerInput,
+        rejected: frozenset[str] = frozenset(),
+        ranked: list[tuple[str, float]] | None = None,
+    ) -> bool:
+        """Route a menu input; False when nothing fits (the caller gets the no-match policy).
+
+        The decision is :func:`ivr.engine.decide.decide` over calibrated candidates: accept,
+        confirm one, disambiguate two, or (False) reprompt naming the likeliest options.
+        """
         if ev.kind == "dtmf":
             key = ev.digits[:1]
             for opt in menu.options:
@@ -459,50 +512,98 @@ class PlanCall:
                     return True
             return self._global(ev)
         th = self.plan.settings.thresholds
-        m = self.f.menu_matchers[menu_name].classify(ev.text)
-        g = self.f.global_matcher.classify(ev.text) if self.f.global_matcher else None
-        # Global intents are few and distinctive: take one in the confirm band too when the
-        # menu has nothing better ("can I speak to a human" should never be a no-match).
-        if (
-            g is not None
-            and g.intent
-            and g.confidence >= m.confidence
-            and (
-                g.confidence >= th.accept
-                or (g.confidence >= th.confirm and m.confidence < th.confirm)
-            )
-        ):
-            self._do_global(g.intent)
+        extra: dict[str, Any] = {}
+        if ranked is None:
+            ranked, extra = self._candidates(menu_name, menu, ev.text)
+        d = decide(ranked, th, rejected)
+        options = {o.name: o for o in menu.options}
+        prob = dict(ranked)
+        if not d.options or d.kind == "reprompt":
+            self._suggest = tuple(n for n in d.options if n in options)
+            return False
+        top = d.options[0]
+        self.intent_confidence = round(float(prob[top]), 3)
+        if top not in options:
+            # A global intent or an FAQ answer: cheap to act on and distinctive, so the confirm
+            # band is enough; below it, ask again.
+            if prob[top] < th.confirm:
+                self._suggest = tuple(n for n in d.options if n in options)
+                return False
+            self._act(top, extra)
             return True
-        # A question the knowledge base answers better than any option fits ("do you deliver
-        # abroad?" also sounds like "order status"): answer it rather than route it.
-        kb = self.plan.knowledge_base
-        if menu.knowledge_base and self.f.faq is not None and kb is not None:
-            hit = self.f.faq.best(ev.text)
-            if hit is not None and hit[1] >= kb.threshold and hit[1] > m.confidence:
-                self._succeeded()
-                entry = hit[0]
-                self.intent = f"faq:{getattr(entry, 'id', None) or 'answer'}"
-                self.intent_confidence = round(float(hit[1]), 3)
-                self.kb_answers.append(self.intent[4:])
-                self._say(entry.answer)
-                self.wait = None
-                self._go(kb.then)
-                return True
-        found = next((o for o in menu.options if o.name == m.intent), None)
-        if found is not None and m.confidence >= th.accept:
-            self.intent_confidence = round(float(m.confidence), 3)
-            self._choose(found)
+        if d.kind == "accept":
+            self._choose(options[top])
             return True
-        if found is not None and m.confidence >= th.confirm:
-            self.intent_confidence = round(float(m.confidence), 3)
-            self.options_tried.append(found.name)
-            assert self.wait is not None
-            say = self._template(self.plan.settings.confirm_intent, option=found.name)
-            listen = Listen(timeout_s=self._timeout(menu), dtmf_max_digits=1, hints=("yes", "no"))
-            self._listen_now(_Wait("confirm_intent", menu_name, [say], [say], listen, option=found))
+        two = [options[n] for n in d.options if n in options]
+        if d.kind == "disambiguate" and len(two) == 2:
+            self._ask_which(menu_name, menu, (two[0], two[1]), rejected, ranked)
             return True
+        if prob[top] >= th.confirm or d.kind == "confirm":
+            self._ask_confirm(menu_name, menu, options[top], rejected, ranked)
+            return True
+        self._suggest = tuple(n for n in d.options if n in options)
         return False
+
+    def _act(self, name: str, extra: dict[str, Any]) -> None:
+        """Do what a non-option candidate (global intent, FAQ answer) means."""
+        if name.startswith(GLOBAL_PREFIX):
+            self._do_global(name[len(GLOBAL_PREFIX):])
+            return
+        kb = self.plan.knowledge_base
+        assert kb is not None and name.startswith(FAQ_PREFIX)
+        entry = extra.get(name)
+        suffix = name[len(FAQ_PREFIX):]
+        if entry is None and suffix.isdigit():
+            entry = kb.entries[int(suffix)]
+        elif entry is None and self.f.faq is not None:  # a large FAQ's own search, redone
+            hit = self.f.faq.best(self.last_text)
+            entry = hit[0] if hit is not None else None
+        if entry is None:
+            raise RuntimeError(f"FAQ candidate {name!r} has no entry")
+        self._succeeded()
+        self.intent = f"faq:{getattr(entry, 'id', None) or 'answer'}"
+        self.kb_answers.append(self.intent[4:])
+        self._say(entry.answer)
+        self.wait = None
+        self._go(kb.then)
+
+    def _ask_confirm(
+        self,
+        menu_name: str,
+        menu: MenuNode,
+        opt: Option,
+        rejected: frozenset[str],
+        ranked: list[tuple[str, float]],
+    ) -> None:
+        self.options_tried.append(opt.name)
+        say = self._template(self.plan.settings.confirm_intent, option=opt.name)
+        listen = Listen(
+            timeout_s=self._timeout(menu), dtmf_max_digits=1, hints=("yes", "no", opt.name)
+        )
+        self._listen_now(
+            _Wait("confirm_intent", menu_name, [say], [say], listen, option=opt, value=ranked,
+                  rejected=rejected)
+        )
+
+    def _ask_which(
+        self,
+        menu_name: str,
+        menu: MenuNode,
+        two: tuple[Option, Option],
+        rejected: frozenset[str],
+        ranked: list[tuple[str, float]],
+    ) -> None:
+        say = self._template(
+            self.plan.settings.disambiguate_intent, first=two[0].name, second=two[1].name
+        )
+        listen = Listen(
+            timeout_s=self._timeout(menu), dtmf_max_digits=1,
+            hints=(two[0].name, two[1].name, "the first one", "the second one"),
+        )
+        self._listen_now(
+            _Wait("disambiguate", menu_name, [say], [say], listen, options=two, value=ranked,
+                  rejected=rejected)
+        )
 
     def _choose(self, opt: Option) -> None:
         self._succeeded()
@@ -520,13 +621,50 @@ class PlanCall:
         assert self.wait is not None
         node = self.f.node(self.wait.node)
         assert isinstance(node, MenuNode)
-        if not self._best_option(self.wait.node, node, ev):
+        if not self._best_option(self.wait.node, node, ev, self.wait.rejected):
             self._no_match()
 
     def _yes_no(self, ev: CallerInput) -> bool | None:
         if ev.kind == "dtmf":
             return {"1": True, "2": False}.get(ev.digits[:1])
         return parse_yes_no(ev.text)
+
+    def _after_rejection(self, ev: CallerInput, rejected: frozenset[str]) -> None:
+        """The caller said no to what we offered: never offer it again in this turn.
+
+        "No, I want to change my PIN" is a fresh answer; a bare "no" gets the next likely
+        option (asked, never acted on silently) or a request to rephrase.
+        """
+        assert self.wait is not None
+        menu_name = self.wait.node
+        node = self.f.node(menu_name)
+        assert isinstance(node, MenuNode)
+        ranked: list[tuple[str, float]] = list(self.wait.value or [])
+        if ev.kind == "speech" and _has_more_than_no(ev.text):
+            if self._best_option(menu_name, node, ev, rejected):
+                return
+        else:
+            th = self.plan.settings.thresholds
+            options = {o.name: o for o in node.options}
+            # Bayes: once the caller excluded some candidates, the others share their mass.
+            left = 1.0 - sum(p for n, p in ranked if n in rejected)
+            live = [
+                (n, min(1.0, p / max(left, 1e-6)))
+                for n, p in ranked
+                if n in options and n not in rejected
+            ]
+            nxt = decide(live, th, rejected)
+            if nxt.kind != "reprompt" and nxt.options:
+                self._say("Okay.")
+                if nxt.kind == "disambiguate":
+                    a, b = nxt.options[:2]
+                    self._ask_which(menu_name, node, (options[a], options[b]), rejected, ranked)
+                else:
+                    self._ask_confirm(menu_name, node, options[nxt.options[0]], rejected, ranked)
+                return
+        self._say("Okay.")
+        self._suggest = ()
+        self._enter_menu(menu_name, node, rejected)
 
     def _in_confirm_intent(self, ev: CallerInput) -> None:
         assert self.wait is not None and self.wait.option is not None
@@ -538,10 +676,43 @@ class PlanCall:
             self._choose(option)
         elif yn is False:
             self.options_rejected.append(option.name)
-            self._say("Okay.")
-            self._enter_menu(menu_name, node)
-        elif not self._best_option(menu_name, node, ev):
+            self._after_rejection(ev, self.wait.rejected | {option.name})
+        elif not self._best_option(menu_name, node, ev, self.wait.rejected):
             self._no_match()
+
+    def _in_disambiguate(self, ev: CallerInput) -> None:
+        """"Is it A, or B?": a key (1/2), "the first/second one", an option's name, yes/no."""
+        assert self.wait is not None and len(self.wait.options) == 2
+        menu_name, two = self.wait.node, self.wait.options
+        node = self.f.node(menu_name)
+        assert isinstance(node, MenuNode)
+        pick: int | None = None
+        if ev.kind == "dtmf":
+            pick = {"1": 0, "2": 1}.get(ev.digits[:1])
+        else:
+            pick = parse_choice(ev.text, [o.name for o in two])
+        if pick is not None:
+            self._choose(two[pick])
+            return
+        yn = self._yes_no(ev) if ev.kind == "speech" else None
+        if yn is False and not _has_more_than_no(ev.text):
+            self._after_rejection(ev, self.wait.rejected | {two[0].name, two[1].name})
+            return
+        if yn is True and not _has_more_than_no(ev.text):
+            self._choose(two[0])  # "yes" to "A, or B?": the likelier one, which was said first
+            return
+        if ev.kind == "speech":
+            # A rephrase: if it now clearly favours one of the two, take it; else start over.
+            ranked, _ = self._candidates(menu_name, node, ev.text)
+            prob = dict(ranked)
+            pa, pb = prob.get(two[0].name, 0.0), prob.get(two[1].name, 0.0)
+            th = self.plan.settings.thresholds
+            if max(pa, pb) >= th.disambiguate and max(pa, pb) >= 2 * min(pa, pb):
+                self._choose(two[0] if pa >= pb else two[1])
+                return
+            if self._best_option(menu_name, node, ev, self.wait.rejected, ranked):
+                return
+        self._no_match()
 
     def _in_question(self, ev: CallerInput) -> None:
         assert self.wait is not None
@@ -703,6 +874,7 @@ class PlanCall:
         self._failed("no_input", self.no_input_tries)
 
     def _no_match(self) -> None:
+        observability.no_match()  # a counter only: the engine's decisions do not depend on it
         self.no_match_tries += 1
         self._failed("no_match", self.no_match_tries)
 
@@ -719,7 +891,48 @@ class PlanCall:
             return
         self._say(policy.say[min(tries, len(policy.say)) - 1])
         wait = self.wait
+        suggest, self._suggest = self._suggest, ()
+        if kind == "no_match" and suggest and wait.mode == "menu":
+            # Nothing was likely: name the likeliest options instead of the whole menu again.
+            names = ", ".join(suggest[:-1]) + (f", or {suggest[-1]}" if len(suggest) > 1 else
+                                                suggest[-1])
+            self._template(self.plan.settings.suggest_options, options=names)
+            self._listen_now(wait)
+            return
         for s in wait.reprompt:
             self.out.append(s)
             self.transcript.add("bot", s.text, "say")
         self._listen_now(wait)
+
+    # --- taking a turn back (issue 12: commit early, roll back safely) --------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """This call's dialogue state, to take back the turn about to be handled.
+
+        Why: the session may end the caller's turn early (the words sounded complete) and then
+        hear the caller go on; it restores this snapshot and handles the joined words as one
+        turn. The plan, factory and call info are shared and read-only, so they are referenced;
+        everything else (slots, transcript, counters, what the call waits for) is copied, so
+        fields added later are covered without touching this method. Side effects outside the
+        engine (a custom action that already ran) are not undone: the session only takes back
+        a turn within a second of committing it.
+        """
+        import copy
+
+        shared = ("f", "plan", "info")
+        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in shared}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Go back to a :meth:`snapshot` (which stays reusable)."""
+        import copy
+
+        for key, value in snapshot.items():
+            setattr(self, key, copy.deepcopy(value))
+
+def _has_more_than_no(text: str) -> bool:
+    """ "no" / "no thanks" / "nope, not that" are a bare rejection; more words are an answer."""
+    filler = {"no", "nope", "nah", "not", "that", "thats", "it", "isn't", "isnt", "thanks",
+              "thank", "you", "neither", "none", "wrong", "of", "them", "those", "yes", "yeah",
+              "sorry", "um", "uh", "the", "one", "right"}
+    words = [w for w in normalize(text).split() if w not in filler]
+    return len(words) >= 2

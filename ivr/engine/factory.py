@@ -7,8 +7,10 @@ a call only holds its own small state (:mod:`ivr.engine.call`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
+from typing import Literal
 
 from ivr.actions.runner import ActionRunner, InProcessRunner, WebhookRunner
 from ivr.dialog import AgentTarget, CallDialog, CallInfo
@@ -24,16 +26,28 @@ from ivr.dialplan.models import (
 )
 from ivr.engine.hours import OpeningHours
 from ivr.engine.matching import (
+    FAQ_PREFIX,
+    GLOBAL_PREFIX,
     FaqFactory,
     FaqSearcher,
     IntentMatcher,
     MatcherFactory,
+    Repaired,
+    WholeUtterance,
     nlu_faq,
     nlu_matcher,
 )
 from ivr.engine.speech import has_fields
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], datetime]
+Noised = Literal["off", "cached", "build"]
+"""ASR-noised examples (:mod:`ivr.nlu.noised`): ``cached`` uses the transcripts earlier builds
+left in the cache (never speaks at start-up), ``build`` speaks the missing ones first (progress
+bar; ``ivr eval --build-noised``), ``off`` ignores them."""
+MAX_FAQ_AS_LABELS = 200
+"""Up to this many FAQ entries join the menus' classifiers; a bigger FAQ keeps its own search."""
 
 
 def _utcnow() -> datetime:
@@ -50,27 +64,41 @@ class PlanFactory:
         clock: Clock | None = None,
         matcher_factory: MatcherFactory | None = None,
         faq_factory: FaqFactory | None = None,
+        noised: Noised = "cached",
     ) -> None:
         self.plan = plan
         self.clock: Clock = clock or _utcnow
         make = matcher_factory or nlu_matcher
-        self.menu_matchers: dict[str, IntentMatcher] = {
-            name: make({o.name: [o.name, *o.examples] for o in node.options})
-            for name, node in plan.nodes.items()
-            if isinstance(node, MenuNode)
-        }
         gi = plan.global_intents
         global_examples = {
             n: list(getattr(gi, n).examples) for n in GLOBAL_NAMES if getattr(gi, n).examples
         }
-        self.global_matcher: IntentMatcher | None = (
-            make(global_examples) if global_examples else None
-        )
-        self.global_keys = {getattr(gi, n).dtmf: n for n in GLOBAL_NAMES if getattr(gi, n).dtmf}
         kb = plan.knowledge_base
         self.faq: FaqSearcher | None = None
         if kb is not None and kb.entries:
             self.faq = (faq_factory or nlu_faq)(kb.entries)
+        # A small FAQ becomes labels of the menus that consult it, like the global intents:
+        # then "answer it, route it, or do a global thing?" is one calibrated choice.
+        self.faq_in_menus = kb is not None and 0 < len(kb.entries) <= MAX_FAQ_AS_LABELS
+        self.menu_matchers: dict[str, IntentMatcher] = {}
+        for name, node in plan.nodes.items():
+            if not isinstance(node, MenuNode):
+                continue
+            labels: dict[str, list[str]] = {o.name: [o.name, *o.examples] for o in node.options}
+            for g, ex in global_examples.items():
+                labels.setdefault(GLOBAL_PREFIX + g, ex)
+            if node.knowledge_base and self.faq_in_menus and kb is not None:
+                for i, e in enumerate(kb.entries):
+                    labels.setdefault(FAQ_PREFIX + str(i), list(e.questions))
+            heard = _heard(plan, node, noised) if matcher_factory is None else {}
+            inner = nlu_matcher(labels, heard) if heard else make(labels)
+            if plan.vocabulary:
+                inner = Repaired(inner, plan.vocabulary)
+            self.menu_matchers[name] = WholeUtterance(inner, labels, GLOBAL_PREFIX)
+        self.global_matcher: IntentMatcher | None = (
+            WholeUtterance(make(global_examples), global_examples) if global_examples else None
+        )
+        self.global_keys = {getattr(gi, n).dtmf: n for n in GLOBAL_NAMES if getattr(gi, n).dtmf}
         self.hours = OpeningHours(plan.hours) if plan.hours is not None else None
         self.runners: dict[str, ActionRunner] = {}
         for name, adef in plan.actions.items():
@@ -172,6 +200,22 @@ class PlanFactory:
                     yield from pol.say
 
 
+def _heard(plan: Dialplan, node: MenuNode, noised: Noised) -> dict[str, str]:
+    """This menu's ASR-noised example transcripts, as ``noised`` allows."""
+    if noised == "off":
+        return {}
+    from ivr.nlu.noised import heard_examples, menu_hints
+    from ivr.nlu.spoken import bar
+
+    examples = {o.name: list(o.examples) for o in node.options}
+    hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
+    heard = heard_examples(examples, hints, cached_only=noised == "cached",
+                           progress=bar("speaking examples") if noised == "build" else None)
+    if heard:
+        log.info("%s: %d ASR-noised example transcripts (%s)", plan.name, len(heard), noised)
+    return heard
+
+
 def _target(name: str, g: AgentGroup) -> AgentTarget:
     """An agent group's one route as the plain data the TwiML route needs."""
     if g.number:
@@ -190,6 +234,7 @@ def build_factory(
     clock: Clock | None = None,
     matcher_factory: MatcherFactory | None = None,
     faq_factory: FaqFactory | None = None,
+    noised: Noised = "cached",
 ) -> PlanFactory:
     """Make the :class:`ivr.dialog.DialogFactory` for ``plan``.
 
@@ -198,4 +243,5 @@ def build_factory(
     inject deterministic ones); by default they are :mod:`ivr.nlu`'s models. Slot values are
     always parsed by :mod:`ivr.nlu.entities` (pure functions, no model).
     """
-    return PlanFactory(plan, clock=clock, matcher_factory=matcher_factory, faq_factory=faq_factory)
+    return PlanFactory(plan, clock=clock, matcher_factory=matcher_factory, faq_factory=faq_factory,
+                       noised=noised)

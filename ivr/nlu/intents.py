@@ -215,6 +215,16 @@ class IntentClassifier:
         logits = self._features(pooled) @ w + b
         return _zscore(logits) + self._evidence_weight * _zscore(near), near
 
+    @property
+    def midpoint(self) -> float:
+        """The evidence at which :meth:`confidence_of` is 0.5 (depends on examples per intent)."""
+        return self._midpoint
+
+    def exact_match(self, text: str) -> str | None:
+        """The intent one of whose examples ``text`` is, verbatim after normalising, or None."""
+        k = self._exact.get(normalize(text))
+        return None if k is None else self.intents[k]
+
     def confidence_of(self, evidence: float) -> float:
         """Map nearest-example evidence to a 0..1 confidence (the fitted logistic curve)."""
         return 1.0 / (1.0 + math.exp(-CONFIDENCE_SLOPE * (evidence - self._midpoint)))

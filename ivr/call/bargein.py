@@ -1,0 +1,98 @@
+"""Is the caller really talking over our prompt? A pure decision fed one 20 ms frame at a time.
+
+Energy alone lets a cough, a door or our own prompt echoed back on a speakerphone line cut the
+prompt. A frame counts towards a barge-in only if webrtcvad calls it speech *and* it is louder
+than the echo of what we are playing could be; the barge-in fires once ``min_speech_s`` of such
+frames have come *and* the neural VAD (Silero, when available) agrees at that moment (it needs
+~80 ms to ramp up on an onset, so it confirms the run rather than gating each frame).
+The echo estimate is our own loudest audio around that moment (``echo_ref``) times the line's
+echo gain, which is measured while we play (the 95th percentile of inbound/``echo_ref`` over the
+last ``echo_window_s``, clamped to [``min_echo_gain``, ``max_echo_gain``]; until enough of the
+prompt has played, ``max_echo_gain`` = -18 dB is assumed). A frame must beat that by
+``echo_margin``. ``min_speech_s`` of counted frames, with gaps no longer than ``max_gap_s``, are
+needed before we ``clear``: real speech gets there within ~250 ms of its onset, a cough or a click
+usually does not, and what slips through is resumed by the session.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInConfig:
+    min_speech_s: float = 0.16
+    max_gap_s: float = 0.16
+    """Gaps between syllables ("I ... tell you") reach ~150 ms; a longer one starts afresh."""
+    neural_threshold: float = 0.5
+    echo_margin: float = 2.0
+    """6 dB above the estimated echo."""
+    echo_percentile: float = 95.0
+    min_echo_gain: float = 0.02
+    max_echo_gain: float = 0.125
+    echo_window_s: float = 2.0
+    echo_min_ref: float = 300.0
+    """Frames where our audio is quieter than this (PCM16 RMS) say nothing about the echo."""
+
+    def __post_init__(self) -> None:
+        if self.min_speech_s <= 0 or self.max_gap_s < 0:
+            raise ValueError("BargeInConfig: min_speech_s must be > 0 and max_gap_s >= 0")
+        if not 0 < self.neural_threshold < 1:
+            raise ValueError("BargeInConfig: neural_threshold must be in (0, 1)")
+        if not 0 < self.min_echo_gain <= self.max_echo_gain < 1 or self.echo_margin < 1:
+            raise ValueError("BargeInConfig: need 0 < min_echo_gain <= max_echo_gain < 1 "
+                             "and echo_margin >= 1")
+
+
+class BargeIn:
+    def __init__(self, config: BargeInConfig | None = None) -> None:
+        self.config = config or BargeInConfig()
+        self._ratios: deque[float] = deque(maxlen=int(self.config.echo_window_s / 0.02))
+        self.reset()
+
+    def reset(self) -> None:
+        """A new stretch of our audio (or a verdict reached): start counting afresh."""
+        self._voiced = 0.0
+        self._gap = 0.0
+        self._fired = False
+
+    @property
+    def echo_gain(self) -> float:
+        cfg = self.config
+        if len(self._ratios) < 25:
+            return cfg.max_echo_gain
+        measured = float(np.percentile(np.fromiter(self._ratios, float), cfg.echo_percentile))
+        return min(cfg.max_echo_gain, max(cfg.min_echo_gain, measured))
+
+    def counts(self, vad_speech: bool, rms: float, echo_ref: float) -> bool:
+        """Does this frame count as the caller's speech? ``echo_ref``: our loudest audio around
+        now (0 when nothing plays)."""
+        cfg = self.config
+        floor = cfg.echo_margin * self.echo_gain * echo_ref
+        loud = rms >= floor
+        if echo_ref >= cfg.echo_min_ref and not (vad_speech and loud):
+            # Only what we take for echo teaches us the echo (else a caller raises the floor).
+            self._ratios.append(rms / echo_ref)
+        return vad_speech and loud
+
+    def feed(self, frame_s: float, speech: bool, neural_prob: float | None = None) -> bool:
+        """One frame while an interruptible prompt plays (``speech`` from :meth:`counts`,
+        ``neural_prob`` Silero's speech probability for it, if run); True once when it is time
+        to clear."""
+        cfg = self.config
+        if speech:
+            self._voiced += frame_s
+            self._gap = 0.0
+        else:
+            self._gap += frame_s
+            if self._gap > cfg.max_gap_s + 1e-9:
+                self._voiced = 0.0
+        if self._fired or self._voiced < cfg.min_speech_s - 1e-9:
+            return False
+        if neural_prob is not None and neural_prob < cfg.neural_threshold:
+            return False  # loud, but not a voice: a cough, a door, a crackle
+        self._fired = True
+        return True

@@ -67,6 +67,8 @@ class HandoffContext(_Model):
 
     schema_: str = Field(default=SCHEMA, alias="schema")
     call_sid: str
+    caller_number: str = Field(default="", alias="from")
+    """The caller's number as Twilio sent it (``From``): the agent's call-back and CRM key."""
     group: str = ""
     """The agent group the caller is handed to."""
     reason: str = "requested"
@@ -108,6 +110,7 @@ class HandoffContext(_Model):
         }
         base = cls(
             call_sid=call_sid,
+            **{"from": str(ctx.get("from") or "")},
             group=group,
             reason=str(ctx.get("reason") or ("error" if ctx.get("error") else "requested")),
             intent=ctx.get("intent"),

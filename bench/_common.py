@@ -295,7 +295,7 @@ def _server_caller_turn_times(record: dict[str, Any] | None) -> list[int]:
     """Stream times (samples) at which the server began a new bot turn for the caller."""
     out = []
     for t in (record or {}).get("turns") or []:
-        if isinstance(t, dict) and t.get("role") == "caller":
+        if isinstance(t, dict) and t.get("speaker") == "caller":
             out.append(int(round(float(t.get("t") or 0.0) * PHONE_RATE)))
     return sorted(out)
 
@@ -348,7 +348,7 @@ def analyse_call(report: CallReport, probe: LineProbe) -> CallFigures:
         problems.append(f"server has {len(speech_timings)} speech timings for {len(turns)} "
                         "caller speech turns: not paired")
     caller_speech_t = [float(t.get("t") or 0.0) for t in record.get("turns") or []
-                       if isinstance(t, dict) and t.get("role") == "caller"
+                       if isinstance(t, dict) and t.get("speaker") == "caller"
                        and t.get("kind") == "speech"]
     for tf, tr in zip(turns, speech_turns, strict=True):
         if tf.turn_ms is not None:

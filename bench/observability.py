@@ -81,8 +81,8 @@ def main() -> None:
     store = MemoryStore()
     record = CallRecord("CA" + "0" * 32, "+15550001234", "+15550009999")
     for i in range(6):
-        record.turns += [Turn("bot", "Prompt.", i * 5.0, "say"),
-                         Turn("caller", "words", i * 5.0 + 2, "speech")]
+        record.turns += [Turn("bot", "Prompt.", "say", i * 5.0),
+                         Turn("caller", "words", "speech", i * 5.0 + 2)]
         record.timings.append({"turn_ms": 480.0, "asr_ms": 45.0, "nlu_ms": 5.0})
     record.outcome = "hangup"
 

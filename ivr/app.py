@@ -28,7 +28,6 @@ from ivr.security import check_signature
 from ivr.session import APOLOGY, CallSession, Services
 from ivr.store import CallRecord, CallStore, Decision, Turn
 from ivr.store.redis_store import StoreUnavailable
-from ivr.transcript import Turn as TranscriptTurn
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +210,7 @@ def _refuse(call_sid: str, reason: Refusal) -> Response:
     decision = Decision("transfer", factory.agent_group(group), {"reason": f"admission_{reason}"})
     services.store.put_decision(call_sid, decision)  # the agent whisper reads it
     record = CallRecord(call_sid, request.form.get("From", ""), request.form.get("To", ""))
-    record.turns.append(Turn("bot", BUSY, 0.0, "say"))
+    record.turns.append(Turn("bot", BUSY, "say", 0.0))
     record.outcome = f"transfer: {group}"
     services.store.finish(record)
     observability.admission_refused(reason, group)
@@ -278,9 +277,7 @@ def _screen_pop(call_sid: str) -> screenpop.ScreenPop | None:
             ctx = HandoffContext.from_engine(call_sid, group, decision.context)
         except (ValueError, TypeError) as exc:
             log.error("call %s: bad handoff context for the screen-pop: %s", call_sid, exc)
-    # Edge adapter: the store's record turns still say ``role``; the page reads ivr.transcript.
-    turns = [TranscriptTurn.from_parts(t.role, t.text, t.kind, t.t)
-             for t in (record.turns if record is not None else [])]
+    turns = list(record.turns) if record is not None else []
     faq = getattr(_services().plan(), "faq", None)
     search = getattr(faq, "search", None)
     return screenpop.build(call_sid, turns, ctx, record.outcome if record else None,

@@ -167,7 +167,7 @@ def _feed(record: CallRecord, store: CallStore) -> None:
     outcome = (record.outcome or "none").split(":", 1)[0]
     m.calls.labels(outcome).inc()
     for turn in record.turns:
-        if turn.role == "caller":
+        if turn.speaker == "caller":
             m.turns.labels(turn.kind).inc()
             if turn.kind == "no_input":
                 m.no_input.inc()

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 Speaker = Literal["caller", "bot"]
-TurnKind = Literal["speech", "dtmf", "no_input", "say", "barge_in"]
-"""caller: speech | dtmf | no_input; bot: say | barge_in (the bot was interrupted)."""
+TurnKind = Literal["speech", "dtmf", "no_input", "say", "barge_in", "resume", "take_back"]
+"""caller: speech | dtmf | no_input; bot: say | barge_in (the bot was interrupted) | resume (an
+interrupted prompt replayed: the barge-in was not words) | take_back (the caller's last turn was
+taken back: they were still speaking)."""
 
 _SPEAKERS = frozenset(get_args(Speaker))
 _KINDS = frozenset(get_args(TurnKind))

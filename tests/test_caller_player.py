@@ -134,7 +134,7 @@ def run_stream(ws: Any, log: CallLog) -> None:
                                 "media": {"payload": _b64(audio[i : i + PHONE_RATE])}}))
         ws.send(json.dumps({"event": "mark", "streamSid": stream, "mark": {"name": name}}))
         pending.add(name)
-        rec["turns"].append({"role": "bot", "text": text, "t": samples / PHONE_RATE,
+        rec["turns"].append({"speaker": "bot", "text": text, "t": samples / PHONE_RATE,
                              "kind": "speech"})
 
     def decide(what: str, line: str) -> None:
@@ -171,13 +171,13 @@ def run_stream(ws: Any, log: CallLog) -> None:
                 quiet += 1
                 if quiet == 15 and not decided:
                     in_speech = False
-                    rec["turns"].append({"role": "caller", "text": "Billing please",
+                    rec["turns"].append({"speaker": "caller", "text": "Billing please",
                                          "t": samples / PHONE_RATE, "kind": "speech"})
                     rec["latency_ms"].append(12.0)
                     decide("billing", "Transferring you to billing.")
         elif event == "dtmf":
             assert msg["dtmf"]["track"] == "inbound_track"
-            rec["turns"].append({"role": "caller", "text": msg["dtmf"]["digit"],
+            rec["turns"].append({"speaker": "caller", "text": msg["dtmf"]["digit"],
                                  "t": samples / PHONE_RATE, "kind": "dtmf"})
             if not decided:
                 decide("support" if msg["dtmf"]["digit"] == "2" else "hangup", "Okay.")

@@ -110,6 +110,6 @@ def test_call_record_has_transcript_and_latency(server: LocalServer) -> None:
                        server.token, speed=SPEED, timeout_s=120)
     record = server.get_record(report.call_sid)
     turns = record["turns"]
-    assert isinstance(turns, list) and any(t["role"] == "caller" for t in turns)
+    assert isinstance(turns, list) and any(t["speaker"] == "caller" for t in turns)
     assert record["outcome"] == report.outcome
     assert record["latency_ms"]

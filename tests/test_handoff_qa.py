@@ -20,15 +20,15 @@ def _played(*texts: str, gap_s: float = 1.0, sid: str = "CAqa") -> tuple[CallRec
     clock = 0.0
     for d in call.turn:
         if isinstance(d, Say):
-            record.turns.append(Turn("bot", d.text, clock, "say"))
+            record.turns.append(Turn("bot", d.text, "say", clock))
             clock += 2.0
     for text in texts:
-        record.turns.append(Turn("caller", text, clock, "speech"))
+        record.turns.append(Turn("caller", text, "speech", clock))
         clock += gap_s
         call.say(text)
         for d in call.turn:
             if isinstance(d, Say):
-                record.turns.append(Turn("bot", d.text, clock, "say"))
+                record.turns.append(Turn("bot", d.text, "say", clock))
                 clock += 2.0
         record.latency_ms.append(gap_s * 1000)
     return record, call

@@ -126,8 +126,9 @@ def test_split_call_same_as_one_process(fleet: Fleet) -> None:
     one, many = fleet.row(single.call_sid), fleet.row(split.call_sid)
     for key in ("outcome", "transfer_target", "intent", "from_number", "to_number"):
         assert one[key] == many[key], key
-    roles = [[(t["role"], t["kind"]) for t in json.loads(str(r["turns"]))] for r in (one, many)]
-    assert roles[0] == roles[1]
+    speakers = [[(t["speaker"], t["kind"]) for t in json.loads(str(r["turns"]))]
+                for r in (one, many)]
+    assert speakers[0] == speakers[1]
     assert len(json.loads(str(many["latency_ms"]))) >= 1
 
 

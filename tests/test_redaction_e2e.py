@@ -100,7 +100,7 @@ def test_card_and_pin_are_in_no_artefact(server: LocalServer, tickets: _Tickets)
     assert "ending in 4 2 4 2" in said
 
     record = server.get_record(report.call_sid)
-    caller_turns = [t for t in record["turns"] if t["role"] == "caller"]  # type: ignore[union-attr,index]
+    caller_turns = [t for t in record["turns"] if t["speaker"] == "caller"]  # type: ignore[union-attr,index]
     assert any("[card_number" in t["text"] or "card number ending" in t["text"]
                for t in caller_turns), caller_turns
     assert any(t["text"] == "[pin]" for t in caller_turns), caller_turns

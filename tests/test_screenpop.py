@@ -51,7 +51,7 @@ def _app_with_call(sid: str):  # type: ignore[no-untyped-def]
     assert isinstance(t, Transfer)
     record = CallRecord(sid)
     for turn in call.dialog.transcript:  # type: ignore[attr-defined]
-        record.turns.append(Turn(turn.speaker, turn.text, turn.t, turn.kind))
+        record.turns.append(Turn(turn.speaker, turn.text, turn.kind, turn.t))
     record.outcome = "transfer: general"
     services.store.put_record(record)
     target = services.plan().agent_group("general")

@@ -83,11 +83,11 @@ def _play(dialog: object, record: CallRecord, text: str) -> list[object]:
     """One caller turn through the real engine, logged as the session would."""
     from ivr.dialog import CallerInput
 
-    record.turns.append(Turn("caller", text, time.monotonic(), "speech"))
+    record.turns.append(Turn("caller", text, "speech", time.monotonic()))
     out = dialog.handle(CallerInput("speech", text=text, confidence=0.9))  # type: ignore[attr-defined]
     for d in out:
         if isinstance(d, Say):
-            record.turns.append(Turn("bot", d.text, time.monotonic(), "say"))
+            record.turns.append(Turn("bot", d.text, "say", time.monotonic()))
     return out  # type: ignore[no-any-return]
 
 
@@ -99,7 +99,7 @@ def test_screen_pop_in_chromium_updates_and_is_screenshotted(browser, live) -> N
     record = CallRecord(sid, "+15555550199")
     for d in dialog.start():
         if isinstance(d, Say):
-            record.turns.append(Turn("bot", d.text, 0.0, "say"))
+            record.turns.append(Turn("bot", d.text, "say", 0.0))
     services.store.put_record(record)
     out = _play(dialog, record, "how long does delivery to another country take")
     assert isinstance(out[-1], Listen | Transfer)

@@ -157,7 +157,7 @@ def test_speech_turn_transfers_after_handoff_line_played() -> None:
     assert decision.target.name == "billing"
     record = services.store.get_record("CA1")
     assert record.outcome == "transfer: billing"
-    assert [t.role for t in record.turns] == ["bot", "caller", "bot"]
+    assert [t.speaker for t in record.turns] == ["bot", "caller", "bot"]
     assert record.latency_ms and record.timings
     # the end-of-turn wait (stream time after the last voiced frame) feeds its histogram
     wait = record.timings[0]["wait_ms"]
@@ -242,7 +242,7 @@ def test_engine_crash_apologises_and_transfers() -> None:
     record = services.store.get_record("CA1")
     assert record.outcome == "transfer: general"
     assert any("engine exploded" in e for e in record.errors)
-    assert any("went wrong" in t.text for t in record.turns if t.role == "bot")
+    assert any("went wrong" in t.text for t in record.turns if t.speaker == "bot")
 
 
 def _early_commit_call(text: str) -> tuple[float, float]:
@@ -258,7 +258,7 @@ def _early_commit_call(text: str) -> tuple[float, float]:
                     + [("frame", SILENCE)] * 300)
     play(ws, services)
     record = services.store.get_record("CA1")
-    caller = [t for t in record.turns if t.role == "caller"]
+    caller = [t for t in record.turns if t.speaker == "caller"]
     assert caller, record
     return (lead + len(speech)) * 0.02, caller[0].t
 

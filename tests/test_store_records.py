@@ -21,14 +21,14 @@ import ivr.handoff.qa  # noqa: F401  (its call_qa table is in Base.metadata)
 import ivr.handoff.tickets  # noqa: F401  (its ticket_outbox table is in Base.metadata)
 from ivr.dialog import AgentTarget
 from ivr.store import CallRecord, Decision, MemoryStore, Turn
-from ivr.store.records import MASK, Base, CallRow, RecordsDB, is_sensitive, record_row
+from ivr.store.records import MASK, Base, CallRow, RecordsDB, is_sensitive, record_row, row_turns
 
 
 def _call(sid: str = "CA1") -> tuple[CallRecord, Decision]:
     record = CallRecord(sid, "+15550001", "+15550002", started_at=1_700_000_000.0,
-                        turns=[Turn("bot", "Your PIN please.", 0.5, "say"),
-                               Turn("caller", "4321#", 3.2, "dtmf"),
-                               Turn("caller", "card 4111111111111111 please", 7.0)],
+                        turns=[Turn("bot", "Your PIN please.", "say", 0.5),
+                               Turn("caller", "4321#", "dtmf", 3.2),
+                               Turn("caller", "card 4111111111111111 please", t=7.0)],
                         intent="billing", outcome="transfer: billing", latency_ms=[410.0, 388.5],
                         timings=[{"asr_ms": 200.0, "nlu_ms": 5.0, "turn_ms": 400.0}])
     decision = Decision("transfer", AgentTarget("billing", "number", "+15555550101"),
@@ -55,6 +55,24 @@ def test_row_masks_sensitive_slots_everywhere() -> None:
     assert "4321" not in texts and "4111111111111111" not in texts and MASK in texts
     assert row["transfer_target"] == "billing" and row["duration_s"] == 60.0
     assert row["intents"] == ["billing"] and row["latency_ms"] == [410.0, 388.5]
+
+
+def test_row_turns_are_the_transcript_shape_and_old_role_rows_still_load(tmp_path: Path) -> None:
+    record, decision = _call()
+    row = record_row(record, decision, ended_at=1_700_000_060.0)
+    assert row["turns"][0] == {"speaker": "bot", "text": "Your PIN please.", "kind": "say",
+                               "t": 0.5}
+    db = _db(tmp_path)
+    try:
+        db.save(record, decision)
+        stored = db.get("CA1")
+        assert stored is not None
+        assert [(t.speaker, t.kind) for t in row_turns(stored)] == [
+            ("bot", "say"), ("caller", "dtmf"), ("caller", "speech")]
+    finally:
+        db.close()
+    old = {"turns": [{"role": "caller", "text": "hi", "t": 1.0, "kind": "speech"}]}
+    assert row_turns(old) == [Turn("caller", "hi", "speech", 1.0)]
 
 
 def test_write_is_one_idempotent_row_per_call(tmp_path: Path) -> None:
@@ -142,7 +160,7 @@ WRITER = textwrap.dedent("""
     db = RecordsDB(sys.argv[1], sys.argv[2])
     i = 0
     while True:
-        rec = CallRecord(f"CA{i:06d}", "+1", "+2", turns=[Turn("caller", "x" * 2000, 1.0)] * 20)
+        rec = CallRecord(f"CA{i:06d}", "+1", "+2", turns=[Turn("caller", "x" * 2000, t=1.0)] * 20)
         db.save(rec, Decision("hangup"))
         print(rec.call_sid, flush=True)  # printed only after its transaction committed
         i += 1

@@ -82,7 +82,7 @@ def test_decision_and_record_round_trip(store: RedisStore, redis_server: RedisSe
     decision = Decision("transfer", AgentTarget("billing", "taskrouter", "WW1", 20),
                         {"intent": "billing", "slots": {"order": "A1"}})
     store.put_decision("CA1", decision)
-    record = CallRecord("CA1", "+1", "+2", turns=[Turn("caller", "hi", 1.5)], intent="billing",
+    record = CallRecord("CA1", "+1", "+2", turns=[Turn("caller", "hi", t=1.5)], intent="billing",
                         latency_ms=[300.0], timings=[{"asr_ms": 1.0}])
     store.put_record(record)
     other = RedisStore(redis_server.url)

@@ -47,7 +47,7 @@ def _transferred(sid: str) -> tuple[CallRecord, Decision]:
     t = call.last
     assert isinstance(t, Transfer)
     record = CallRecord(sid, "+15555550199", intent="order_status", outcome=f"transfer: {t.group}",
-                        turns=[Turn(x.speaker, x.text, x.t, x.kind)
+                        turns=[Turn(x.speaker, x.text, x.kind, x.t)
                                for x in call.dialog.transcript])  # type: ignore[attr-defined]
     return record, Decision("transfer", f.agent_group(t.group), dict(t.context))
 

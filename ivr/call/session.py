@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from ivr.dialog import (
 from ivr.errors import ProtocolError
 from ivr.handoff.redact import redact_caller
 from ivr.store import CallRecord, Decision, Turn
+from ivr.transcript import Speaker, TurnKind
 from ivr.vad import FrameClassifier, NeuralVad
 
 log = logging.getLogger(__name__)
@@ -489,7 +490,7 @@ class CallSession:
         self._listen_since = self._clock
         self._release_neural()
         if self.record is not None:
-            self.record.turns.append(Turn("bot", "(interrupted)", self._clock, "barge_in"))
+            self.record.turns.append(Turn("bot", "(interrupted)", "barge_in", self._clock))
 
     def _resume(self, why: str) -> None:
         """A barge-in that was not the caller speaking: replay from the sentence that was cut."""
@@ -497,7 +498,7 @@ class CallSession:
         self._barge.reset()
         log.info("call %s: resuming the prompt (%s)", self._call_sid, why)
         if self.record is not None:
-            self.record.turns.append(Turn("bot", "(resumed)", round(self._clock, 2), "resume"))
+            self.record.turns.append(Turn("bot", "(resumed)", "resume", round(self._clock, 2)))
         for seg in again:
             self._send_segment(seg)
         if not again:
@@ -581,12 +582,12 @@ class CallSession:
         if self.record is not None and self.record.outcome is None:
             self.record.outcome = "caller_hangup"
 
-    def _record_turn(self, role: Literal["caller", "bot"], text: str, kind: str) -> None:
-        if role == "caller" and text:
-            said = [t.text for t in self.record.turns if t.role == "bot"] if self.record else []
+    def _record_turn(self, speaker: Speaker, text: str, kind: TurnKind) -> None:
+        if speaker == "caller" and text:
+            said = [t.text for t in self.record.turns if t.speaker == "bot"] if self.record else []
             text = redact_caller(text, kind, self._sensitive, said[-1] if said else "")
         if self.record is not None:
-            self.record.turns.append(Turn(role, text, round(self._clock, 2), kind))
+            self.record.turns.append(Turn(speaker, text, kind, round(self._clock, 2)))
 
     def _finish(self) -> None:
         self._gen += 1  # stop any worker still rendering for us

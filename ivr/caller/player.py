@@ -431,7 +431,7 @@ def _window_report(line: _Line, record: dict[str, Any] | None, report: CallRepor
         w = window(float(st.get("t") or 0.0))
         text = str(st.get("text") or "")
         kind = str(st.get("kind") or "")
-        if st.get("role") == "caller":
+        if st.get("speaker") == "caller":
             entry = text if kind != "no_input" else "(no input)"
             if w >= 0:
                 turns[w].heard.append(entry)

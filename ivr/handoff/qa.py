@@ -51,25 +51,25 @@ def check_call(record: CallRecord, decision: Decision | None, *,
     out: list[Finding] = []
     turns = record.turns
     for prev, nxt in zip(turns, turns[1:], strict=False):
-        if prev.role == "caller" and nxt.role == "bot" and nxt.t - prev.t > DEAD_AIR_S:
+        if prev.speaker == "caller" and nxt.speaker == "bot" and nxt.t - prev.t > DEAD_AIR_S:
             out.append(Finding("dead_air", f"{nxt.t - prev.t:.1f} s of silence before "
                                f"'{nxt.text[:60]}'", prev.t))
-    said = Counter(t.text for t in turns if t.role == "bot" and t.kind == "say" and t.text)
+    said = Counter(t.text for t in turns if t.speaker == "bot" and t.kind == "say" and t.text)
     for text, n in said.items():
         if n >= 3:
             out.append(Finding("repeated_prompt", f"said {n} times: '{text[:80]}'"))
     streak = 0
     for i, t in enumerate(turns):  # each caller turn: was the bot's first reply an apology?
-        if t.role != "caller":
+        if t.speaker != "caller":
             continue
-        reply = next((r for r in turns[i + 1:] if r.role == "bot"), None)
+        reply = next((r for r in turns[i + 1:] if r.speaker == "bot"), None)
         if reply is None:
             break
         streak = streak + 1 if any(c in reply.text.lower() for c in NO_MATCH_CUES) else 0
         if streak == 2:
             out.append(Finding("no_match_streak", "two no-match apologies in a row", t.t))
     if recording_notice and not any(recording_notice.lower() in t.text.lower()
-                                    for t in turns if t.role == "bot"):
+                                    for t in turns if t.speaker == "bot"):
         out.append(Finding("missing_recording_notice", f"never said '{recording_notice}'"))
     for i, ms in enumerate(record.latency_ms):
         if ms > latency_budget_ms:
@@ -81,7 +81,7 @@ def check_call(record: CallRecord, decision: Decision | None, *,
                  if isinstance(t, Mapping) and t.get("speaker") == "caller" and t.get("text")]
         if not ctx.get("intent") and not words:
             out.append(Finding("transfer_without_context", "no intent and no caller words"))
-    if record.outcome == "caller_hangup" and turns and turns[-1].role == "bot":
+    if record.outcome == "caller_hangup" and turns and turns[-1].speaker == "bot":
         last = turns[-1]
         if len(last.text.split()) >= LONG_PROMPT_WORDS:
             out.append(Finding("hangup_during_long_prompt",

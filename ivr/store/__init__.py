@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
-from ivr.store.base import CallRecord, CallStore, Decision, LiveCounters, RecordSink, Turn
+from ivr.store.base import CallRecord, CallStore, Decision, LiveCounters, RecordSink
 from ivr.store.factory import store_from_url
 from ivr.store.memory import MemoryStore
+from ivr.transcript import Turn  # re-exported: the one turn type (CallRecord.turns holds these)
 
 __all__ = [
     "CallRecord",

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from ivr.dialog import AgentTarget
+from ivr.transcript import Turn
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,6 @@ class Decision:
 
 
 @dataclass(slots=True)
-class Turn:
-    role: Literal["caller", "bot"]
-    text: str
-    t: float
-    kind: str = "speech"
-    """caller: speech | dtmf | no_input; bot: say."""
-
-
-@dataclass(slots=True)
 class CallRecord:
     """What happened on one call, for operators (what callers ask) and developers (fixtures)."""
 
@@ -96,13 +88,18 @@ class CallRecord:
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The shared store's and ``/calls/<sid>``'s wire form; ``turns`` is
+        :meth:`ivr.transcript.Transcript.to_json` (``speaker``, ``text``, ``kind``, ``t``,
+        ``redactions`` when any)."""
+        out = asdict(self)
+        out["turns"] = [t.to_json() for t in self.turns]
+        return out
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> CallRecord:
         """Parse what :meth:`to_json` wrote (the shared store's and the spool's wire form)."""
         values = dict(data)
-        values["turns"] = [Turn(**t) for t in values.get("turns") or []]
+        values["turns"] = [Turn.from_json(t) for t in values.get("turns") or []]
         return CallRecord(**values)
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from ivr.errors import ConfigError
 from ivr.store.base import CallRecord, Decision, ErrorHook
+from ivr.transcript import Turn
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,29 @@ def record_row(record: CallRecord, decision: Decision | None,
         "intent": record.intent or (intents[0] if intents else None),
         "intents": list(dict.fromkeys(intents)),
         "slots": slots,
-        "turns": [{"role": t.role, "text": scrub(t.text), "t": t.t, "kind": t.kind}
-                  for t in record.turns],
+        # ivr.transcript's JSON shape (speaker, text, kind, t[, redactions]); read it back with
+        # row_turns, which also accepts rows written before the one turn type (``role``).
+        "turns": [{**t.to_json(), "text": scrub(t.text)} for t in record.turns],
         "latency_ms": list(record.latency_ms),
         "timings": [dict(x) for x in record.timings],
         "errors": [scrub(e) for e in record.errors],
     }
+
+
+def row_turns(row: CallRow | Mapping[str, Any]) -> list[Turn]:
+    """A stored row's ``turns`` as :class:`ivr.transcript.Turn` (the one parsing edge for rows).
+
+    Rows are ``{"speaker", "text", "kind", "t", "redactions"?}`` (see :func:`record_row`). Rows
+    written before the store used ivr.transcript's turn say ``role`` instead of ``speaker``: that
+    alias is accepted here, and only here, so old databases and spools stay readable.
+    """
+    raw = row.turns if isinstance(row, CallRow) else row.get("turns")
+    out: list[Turn] = []
+    for t in raw or []:
+        if isinstance(t, Mapping) and "speaker" not in t and "role" in t:
+            t = {**{k: v for k, v in t.items() if k != "role"}, "speaker": t["role"]}
+        out.append(Turn.from_json(t))
+    return out
 
 
 def make_engine(url: str, busy_timeout_ms: int = 10_000) -> Engine:

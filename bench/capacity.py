@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     pool = ProcessPoolExecutor(args.client_procs, mp_context=mp.get_context("spawn"),
                                initializer=_worker_init)
     extra = ["--end-silence", str(args.end_silence)] if args.end_silence is not None else []
-    extra += ["--workers", str(args.workers), "--db", "none"]
+    # Admission control (--max-calls) would refuse the levels this benchmark exists to find.
+    extra += ["--workers", str(args.workers), "--db", "none", "--max-calls", "10000"]
     redis_srv = None
     if args.store == "redis":
         from tests.redis_server import RedisServer, redis_binary

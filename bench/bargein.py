@@ -37,7 +37,7 @@ from bench._common import emit_json, machine_info, percentile  # noqa: E402
 from ivr.audio import read_audio, resample, to_phone_ulaw  # noqa: E402
 from ivr.call.playout import speech_level  # noqa: E402
 from ivr.session import CallSession  # noqa: E402
-from tests.fakes import fake_services  # noqa: E402
+from tests.fakes import FixedSpeaker, fake_services  # noqa: E402
 from tests.line_sim import PacedLine, cough, noise_burst, onset_s, place  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "speech"
@@ -56,19 +56,9 @@ class _Asr:
         return Transcript(self.text, 0.9, samples.size / 8000, 0.0)
 
 
-class _Speaker:
-    def __init__(self, ulaw: bytes) -> None:
-        self.ulaw = ulaw
-
-    def render(self, text: str, *, cache: bool = True) -> bytes:
-        return self.ulaw
-
-    def stream(self, text: str) -> Any:
-        yield self.ulaw
-
 
 def play(prompt: bytes, caller: np.ndarray, heard: str, echo: float) -> tuple[PacedLine, Any]:
-    services = fake_services(transcriber=_Asr(heard), speaker=_Speaker(prompt))
+    services = fake_services(transcriber=_Asr(heard), speaker=FixedSpeaker(prompt))
     line = PacedLine(services.store.issue_token("CA1"), caller, echo_gain=echo, max_s=12.0)
     session = CallSession(line, services)
     line.backlog = session.backlog

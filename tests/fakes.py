@@ -75,3 +75,17 @@ def fake_services(factory: FakeFactory | None = None, transcriber: Any = None,
         store=MemoryStore(),
         plan=lambda: f,
     )
+
+
+class FixedSpeaker:
+    """Speaks every prompt as the same audio (e.g. a real recorded voice, so echo tests have a
+    real echo): the session's barge-in logic is under test, not TTS."""
+
+    def __init__(self, ulaw: bytes) -> None:
+        self.ulaw = ulaw
+
+    def render(self, text: str, *, cache: bool = True) -> bytes:
+        return self.ulaw
+
+    def stream(self, text: str) -> Any:
+        yield self.ulaw

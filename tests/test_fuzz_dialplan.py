@@ -25,6 +25,7 @@ from ivr.dialplan import DialplanError, load_dialplan
 from ivr.errors import IvrError
 
 from .conftest import REPO_ROOT
+from .mutate import tree_paths, tree_replace
 
 SHOP = REPO_ROOT / "dialplans" / "shop.yaml"
 SHOP_TEXT = SHOP.read_text(encoding="utf-8")
@@ -76,34 +77,15 @@ def check(plan_dir: Path, text: str | bytes) -> None:
         pass
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-def _replace(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(obj, dict):
-        return {**obj, head: _replace(obj[head], rest, value)}
-    copy = list(obj)
-    copy[head] = _replace(copy[head], rest, value)
-    return copy
 
 
 SHOP_TREE = yaml.safe_load(SHOP_TEXT)
-SHOP_PATHS = _paths(SHOP_TREE)
+SHOP_PATHS = tree_paths(SHOP_TREE)
 
 
 def test_the_example_itself_loads(plan_dir: Path) -> None:
-    load_dialplan(plan_dir / "shop.yaml")
+    plan = load_dialplan(plan_dir / "shop.yaml")  # the seed the mutations start from is valid
+    assert plan.start in plan.nodes and plan.default_group in plan.agents
 
 
 @FUZZ
@@ -132,7 +114,7 @@ def test_random_documents(plan_dir: Path, doc: Any) -> None:
 @FUZZ
 @given(st.sampled_from(SHOP_PATHS), documents)
 def test_shop_with_a_subtree_replaced(plan_dir: Path, path: tuple[Any, ...], value: Any) -> None:
-    check(plan_dir, yaml.safe_dump(_replace(SHOP_TREE, path, value), allow_unicode=True,
+    check(plan_dir, yaml.safe_dump(tree_replace(SHOP_TREE, path, value), allow_unicode=True,
                                    sort_keys=False))
 
 

@@ -23,6 +23,7 @@ from ivr import wire
 from ivr.errors import IvrError
 
 from .conftest import TWILIO_DATA
+from .mutate import tree_paths, tree_replace
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -72,26 +73,6 @@ def check(raw: str | bytes) -> None:
     assert event is None or isinstance(event, wire.StreamEvent)  # type: ignore[arg-type]
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-def _replace(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(obj, dict):
-        return {**obj, head: _replace(obj[head], rest, value)}
-    copy = list(obj)
-    copy[head] = _replace(copy[head], rest, value)
-    return copy
 
 
 def test_seeds_are_the_real_call() -> None:
@@ -143,8 +124,8 @@ def test_mutated_real_messages(data: st.DataObject) -> None:
     if not SEEDS:
         pytest.skip(f"shared Twilio data not found at {TWILIO_DATA}")
     seed = data.draw(st.sampled_from(SEEDS))
-    path = data.draw(st.sampled_from(_paths(seed)))
-    mutated = _replace(seed, path, data.draw(json_values))
+    path = data.draw(st.sampled_from(tree_paths(seed)))
+    mutated = tree_replace(seed, path, data.draw(json_values))
     check(json.dumps(mutated))
     check(json.dumps(mutated).encode("utf-8"))
 

@@ -60,13 +60,18 @@ def test_gold_caller_goes_to_senior(line: tuple[LocalServer, str],
 def test_open_ticket_offered_first(line: tuple[LocalServer, str],
                                    redis_server: RedisServer) -> None:  # noqa: F811
     redis_server.flush()
-    play(line[0], "open_ticket_offer")
+    report = play(line[0], "open_ticket_offer")
+    assert report.routed == "connected +15555550109"  # senior, straight from the offer
+    said = " ".join(report.greeting + [b for t in report.turns for b in t.bot])
+    assert "open support ticket" in said and "Say billing, orders" not in said  # menu skipped
 
 
 def test_no_answer_tries_next_group(line: tuple[LocalServer, str],
                                     redis_server: RedisServer) -> None:  # noqa: F811
     redis_server.flush()
-    play(line[0], "no_answer_next_group")
+    report = play(line[0], "no_answer_next_group")
+    assert report.routed == "connected +15555550100"  # general, billing's overflow
+    assert any("no-answer" in e for e in report.routed_events)  # billing's leg went unanswered
 
 
 def test_repeat_caller_is_prioritised(line: tuple[LocalServer, str],

@@ -19,7 +19,7 @@ from ivr.call.playout import speech_level
 from ivr.session import CallSession
 
 from .conftest import SHARED_DATA
-from .fakes import fake_services
+from .fakes import FixedSpeaker, fake_services
 from .line_sim import PacedLine, cough, noise_burst, onset_s, place
 
 # Speech Commands words of ~0.3 s are below the endpointer's min_speech_s: they are noise to
@@ -47,22 +47,10 @@ def prompt_ulaw() -> bytes:
                             "returns, billing, or technical support.", cache=False)
 
 
-class PromptSpeaker:
-    """Every prompt is a few seconds of a real human voice (so it has a real echo)."""
-
-    def __init__(self, ulaw: bytes) -> None:
-        self.ulaw = ulaw
-
-    def render(self, text: str, *, cache: bool = True) -> bytes:
-        return self.ulaw
-
-    def stream(self, text: str) -> Any:
-        yield self.ulaw
-
 
 def call(prompt: bytes, caller: np.ndarray, heard: str = "billing please",
          echo_gain: float = 0.1) -> tuple[PacedLine, Any]:
-    services = fake_services(transcriber=FakeTranscriber(heard), speaker=PromptSpeaker(prompt))
+    services = fake_services(transcriber=FakeTranscriber(heard), speaker=FixedSpeaker(prompt))
     line = PacedLine(services.store.issue_token("CA1"), caller, echo_gain=echo_gain, max_s=14.0)
     session = CallSession(line, services)
     line.backlog = session.backlog

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from simple_websocket.errors import ConnectionClosed
+
 from ivr import wire
 from ivr.errors import ConfigError, ProtocolError
 
@@ -419,7 +421,12 @@ class CallBindingSocket:
         self._ws.send(data)
 
     def close(self, reason: int | None = None, message: str | None = None) -> None:
-        self._ws.close(reason=reason, message=message)
+        """Close the stream; if Twilio (the caller hanging up) closed it first, that is the
+        same outcome, not a crash: simple-websocket raises ConnectionClosed for it."""
+        try:
+            self._ws.close(reason=reason, message=message)
+        except ConnectionClosed as exc:
+            log.info("stream already closed by the peer (%s)", exc)
 
     def __getattr__(self, name: str) -> Any:
         # anything else the session may use of the real socket (e.g. its fd, to block on it)

@@ -79,7 +79,7 @@ class CallSession:
         self._events: list[tuple[float, str, str]] = []
         # collaborators
         self._vad = FrameClassifier(services.vad_aggressiveness)
-        self._turns = TurnTaker(services.endpoint, services.end_of_turn)
+        self._turns = TurnTaker(services.endpoint, services.end_of_turn, services.may_speculate)
         self._turn_wait_ms: float | None = None  # end-of-turn wait of the turn in flight
         self._last_voiced_at = 0.0  # stream time of the last frame the VAD called speech
         self._barge = BargeIn(services.barge_in)

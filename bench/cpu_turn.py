@@ -168,12 +168,19 @@ def measure_frames(pcm: np.ndarray, repeats: int) -> dict[str, float]:
         return cpu_ms(run, repeats) / len(frames)
 
     tt = TurnTaker()
+    from ivr.call.bargein import BargeIn
+
+    barge = BargeIn()
+    for _ in range(100):  # the echo estimate has its history, as after 2 s of a prompt
+        barge.counts(False, 300.0, 2000.0)
     out = {
         "wire_parse_and_ulaw": per_frame(
             lambda i: ulaw_to_pcm16(wire.parse_message(msgs[i]).payload)),  # type: ignore[union-attr]
         "webrtcvad": per_frame(lambda i: vad.is_speech(frames[i])),
         "turntaker": per_frame(lambda i: tt.feed(frames[i], i % 3 == 0, True)),
         "silero_while_playing": per_frame(lambda i: neural.feed(frames[i])),
+        "bargein_counts_while_playing": per_frame(
+            lambda i: barge.counts(False, 300.0, 2000.0)),
         "rms_while_playing": per_frame(
             lambda i: float(np.sqrt(np.mean(frames[i].astype(np.float32) ** 2)))),
     }
@@ -258,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     # call-second = 50 frames (Silero while playing).
     f = out["frame_cpu_ms"]
     per_frame = (f["wire_parse_and_ulaw"] + f["webrtcvad"] + f["turntaker"]
-                 + args.playing_share * (f["silero_while_playing"] + f["rms_while_playing"]))
+                 + args.playing_share * (f["silero_while_playing"] + f["rms_while_playing"]
+                                         + f["bargein_counts_while_playing"]))
     out["frame_cpu_ms_per_call_second"] = round(50 * per_frame, 2)
     totals = {}
     for label in ("no_hints", f"hints_{OLD_BUDGET}", f"hints_{out['asr']['current_budget']}"):

@@ -164,3 +164,27 @@ def test_no_guess_while_the_asr_is_saturated_one_decode_at_the_end() -> None:
     acts = feed(tt, "ssssssssss" + "." * 10)
     assert [a for _, a in acts] == [Act.STARTED, Act.TRANSCRIBE]  # idle again: a guess
     assert tt.speculated == 1
+
+
+def test_services_speculate_only_while_the_asr_has_a_free_slot() -> None:
+    from dataclasses import replace
+
+    from ivr.asr import AsrConfig, Transcriber
+
+    from .fakes import fake_services
+
+    class Busy:  # the real Transcriber's load figures, without loading a model
+        config = AsrConfig(workers=2)
+        _load = 0
+        load = Transcriber.load
+        saturated = Transcriber.saturated
+
+    asr = Busy()
+    sv = fake_services(transcriber=asr)
+    assert sv.may_speculate()
+    asr._load = 1
+    assert sv.may_speculate()  # one decode runs, the second slot is free
+    asr._load = 2
+    assert not sv.may_speculate()
+    assert replace(sv, speculate_when_busy=True).may_speculate()
+    sv.executor.shutdown()

@@ -242,6 +242,7 @@ def run_level(pool: ProcessPoolExecutor, procs: int, srv: LocalServer, tree: Pro
         "server_cpu_s": round(server_cpu, 1),
         "server_cpu_util": round(server_cpu / wall / (os.cpu_count() or 1), 3),
         "cpu_per_call": round(server_cpu / call_s, 4) if call_s else None,
+        "server_cpu_per_turn_s": round(server_cpu / len(turns), 3) if turns else None,
         "client_cpu_s": round(client_cpu, 1),
         "client_cpu_per_call": round(client_cpu / call_s, 4) if call_s else None,
         "client_send_lag_ms_p99": rnd(percentile([c.send_lag_ms_p99 for c in calls], 99)),
@@ -385,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_per_call": best["cpu_per_call"] if best else None,
         "client_cpu_per_call": best["client_cpu_per_call"] if best else None,
         "cpu_per_call_note": "server CPU seconds per call-second at max_calls (psutil, tree)",
+        "server_cpu_per_turn_s": best["server_cpu_per_turn_s"] if best else None,
         "rss_base_mb": round(rss_base, 1),
         "rss_per_call_mb": (round((peak["rss_peak_mb"] - rss_base) / peak["calls"], 2)
                             if peak else None),
@@ -402,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     })
     print(f"max_calls {out['max_calls']} (turn p95 <= {args.p95_ms:.0f} ms, no late audio); "
           f"cpu/call-second {out['cpu_per_call']} server + {out['client_cpu_per_call']} client; "
+          f"server CPU per caller turn {out['server_cpu_per_turn_s']} s; "
           f"RSS base {out['rss_base_mb']:.0f} MB + {out['rss_per_call_mb']} MB/call; "
           f"stopped: {stopped}; {out['elapsed_s']:.0f} s")
     notes = sorted({p for lv in results for p in lv["problems"]})

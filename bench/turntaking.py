@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -77,6 +78,10 @@ POLICIES = [
            take_back_s=1.0),
     Policy("model250_hold1400_tb1000", 0.25, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
     Policy("model200_hold1400_tb1000", 0.2, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model150_hold1400_tb1000", 0.15, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model120_hold1400_tb1000", 0.12, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model120_hold1400_tb1000_end500", 0.12, EndOfTurnPolicy(hold_s=1.4),
+           end_silence_s=0.5, take_back_s=1.0),
 ]
 REPLY_MS = 150.0
 """Assumed server time from the commit to the reply's first audio (NLU + first TTS chunk on a
@@ -273,7 +278,8 @@ class Asr:
         return self.cache[k]
 
 
-def run_case(case: Case, pol: Policy, asr: Asr, tail_s: float = 3.0) -> Result:
+def run_case(case: Case, pol: Policy, asr: Asr, tail_s: float = 3.0,
+             fixed_asr_ms: float | None = None) -> Result:
     vad = FrameClassifier(2)
     tt = TurnTaker(pol.endpoint(), pol.policy)
     lead = np.zeros(FRAME * 10, dtype=np.int16)
@@ -309,6 +315,8 @@ def run_case(case: Case, pol: Policy, asr: Asr, tail_s: float = 3.0) -> Result:
             if a.act is Act.TRANSCRIBE:
                 assert a.audio is not None
                 text, ms, p = asr(case.name, a.audio)
+                if fixed_asr_ms is not None:
+                    ms = fixed_asr_ms  # the policy's curve without this machine's load in it
                 res.decodes += 1
                 res.asr_ms.append(ms)
                 uses_model = pol.policy.model_hold_below > 0 and not a.ended
@@ -363,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policies", default=",".join(p.name for p in POLICIES))
     ap.add_argument("--rates", default="1.0,1.15", help="Piper length scales (the voices)")
     ap.add_argument("--budget-s", type=float, default=540.0, help="stop starting policies after")
+    ap.add_argument("--asr-ms", default="measured",
+                    help="comma-separated decode delays to run every policy with: 'measured' "
+                         "(each result arrives after the time the decode really took here, "
+                         "which load inflates) and/or fixed milliseconds (e.g. 60, an idle "
+                         "machine's decode + completeness model), for a load-independent curve")
     args = ap.parse_args(argv)
     started = time.monotonic()
     wanted = [p for p in POLICIES if p.name in args.policies.split(",")]
@@ -370,33 +383,46 @@ def main(argv: list[str] | None = None) -> int:
     print(f"turntaking: {len(cases)} turns ({sum(c.kind != 'stop' for c in cases)} paused), "
           f"{len(wanted)} policies", flush=True)
     asr = Asr()
-    out: dict[str, Any] = {"benchmark": "turntaking", "policies": {}, "turns": len(cases)}
+    out: dict[str, Any] = {"benchmark": "turntaking", "policies": {}, "turns": len(cases),
+                           "load_before": round(os.getloadavg()[0], 2)}
     for pol in wanted:
         if time.monotonic() - started > args.budget_s:
             out["stopped"] = f"time budget before {pol.name}"
             break
-        results = [run_case(c, pol, asr) for c in cases]
-        s = summarise(results)
-        s["config"] = {"pause_s": pol.pause_s, "end_silence_s": pol.end_silence_s,
-                       "hold_s": pol.policy.hold_s, "early": pol.policy.early,
-                       "lengthen": pol.policy.lengthen, "take_back_s": pol.take_back_s}
-        s["cut_cases"] = [r.case for r in results if r.cut][:20]
-        out["policies"][pol.name] = s
-        print(f"  {pol.name:18s} wait p50 {s['wait_p50_ms']} p95 {s['wait_p95_ms']} ms "
-              f"(stops p50 {s['stop_wait_p50_ms']} p95 {s['stop_wait_p95_ms']}); cut "
-              f"{s['cut_off']}/{s['paused_turns']} {s['cut_by_pause_ms']}; taken back "
-              f"{s['taken_back']} ({s['taken_back_after_reply_started']} after the reply "
-              f"started); unanswered {s['unanswered']}", flush=True)
+        for mode in [m.strip() for m in args.asr_ms.split(",") if m.strip()]:
+            fixed = None if mode == "measured" else float(mode)
+            run_policy(pol, cases, asr, fixed, out)
     asr_ms = [ms for _, ms, _ in asr.cache.values()]
     out["asr_ms_p50"] = round(percentile(asr_ms, 50) or 0, 1)
     out["wait_note"] = ("ms from the end of the caller's speech to the end-of-turn commit, "
                         "including the decode still running then; first audio adds the engine "
                         "and TTS (bench/latency.py)")
+    out["load_after"] = round(os.getloadavg()[0], 2)
     out["machine"] = machine_info()
     out["elapsed_s"] = round(time.monotonic() - started, 1)
     if args.json:
         emit_json(out)
     return 0
+
+
+def run_policy(pol: Policy, cases: list[Case], asr: Asr, fixed: float | None,
+               out: dict[str, Any]) -> None:
+    """One policy over every case; its summary goes to ``out["policies"]`` (a fixed decode
+    delay is named in the key: ``name@60ms``)."""
+    results = [run_case(c, pol, asr, fixed_asr_ms=fixed) for c in cases]
+    s = summarise(results)
+    s["config"] = {"pause_s": pol.pause_s, "end_silence_s": pol.end_silence_s,
+                   "hold_s": pol.policy.hold_s, "early": pol.policy.early,
+                   "lengthen": pol.policy.lengthen, "take_back_s": pol.take_back_s}
+    s["cut_cases"] = [r.case for r in results if r.cut][:20]
+    s["asr_ms"] = "measured" if fixed is None else fixed
+    key = pol.name if fixed is None else f"{pol.name}@{fixed:g}ms"
+    out["policies"][key] = s
+    print(f"  {key:18s} wait p50 {s['wait_p50_ms']} p95 {s['wait_p95_ms']} ms "
+          f"(stops p50 {s['stop_wait_p50_ms']} p95 {s['stop_wait_p95_ms']}); cut "
+          f"{s['cut_off']}/{s['paused_turns']} {s['cut_by_pause_ms']}; taken back "
+          f"{s['taken_back']} ({s['taken_back_after_reply_started']} after the reply "
+          f"started); unanswered {s['unanswered']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,24 @@ class Transcriber:
         except Exception as exc:
             raise ModelError(f"cannot run ASR model {path}: {exc}") from exc
         self._warm = threading.Event()
+        self._load = 0
+        self._load_lock = threading.Lock()
+
+    @property
+    def load(self) -> int:
+        """Decodes running or waiting inside this transcriber now (CT2 runs ``workers`` at once,
+        the rest queue). The turn-taker reads it to skip a speculative decode that could only
+        wait behind others (``Services.may_speculate``)."""
+        return self._load
+
+    @property
+    def saturated(self) -> bool:
+        """Every decode slot is taken: a new decode would queue."""
+        return self._load >= max(1, self.config.workers)
+
+    def _enter(self, n: int) -> None:
+        with self._load_lock:
+            self._load += n
 
     def warm_up(self) -> None:
         """Run one tiny inference so the first caller does not pay for lazy initialisation."""
@@ -199,12 +217,16 @@ class Transcriber:
         """Transcribe 16 kHz float audio."""
         started = time.perf_counter()
         audio = np.asarray(audio, dtype=np.float32)
-        if self.config.pad_to_30s or self._too_long(audio):
-            return self._transcribe_30s(audio, hints, started)
+        self._enter(1)
         try:
-            decoded = self._decode_fast([audio], [hints])[0]
-        except Exception as exc:
-            raise ModelError(f"ASR failed: {exc}") from exc
+            if self.config.pad_to_30s or self._too_long(audio):
+                return self._transcribe_30s(audio, hints, started)
+            try:
+                decoded = self._decode_fast([audio], [hints])[0]
+            except Exception as exc:
+                raise ModelError(f"ASR failed: {exc}") from exc
+        finally:
+            self._enter(-1)
         return self._judge(decoded, audio.size, started)
 
     def transcribe_many(
@@ -229,10 +251,13 @@ class Transcriber:
         audios = [_phone_to_whisper(u) for u in utterances]
         if self.config.pad_to_30s or any(self._too_long(a) for a in audios):
             return [self.transcribe(a, h) for a, h in zip(audios, per_item, strict=True)]
+        self._enter(1)
         try:
             decoded = self._decode_fast(audios, per_item)
         except Exception as exc:
             raise ModelError(f"ASR failed: {exc}") from exc
+        finally:
+            self._enter(-1)
         return [self._judge(d, a.size, started) for d, a in zip(decoded, audios, strict=True)]
 
     # -- fast path -------------------------------------------------------------------------------

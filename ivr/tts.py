@@ -9,12 +9,15 @@ Static prompts (greetings, menus) are rendered once and kept in memory and on di
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ivr.audio import pcm16_to_float, to_phone_ulaw
 from ivr.errors import ModelError
@@ -33,6 +36,40 @@ class VoiceConfig:
     cache_dir: str = ""
     """Where rendered static prompts are kept; empty disables the disk cache."""
     memory_cache_items: int = 512
+    threads: int = 1
+    """onnxruntime intra-op threads for one synthesis. One, without spin-waiting: with
+    onnxruntime's default (a thread per core, spinning between ops) a sentence cost ~1.7x the
+    CPU on this 2-core box (bench/cpu_turn.py) and the spinning took the cores from concurrent
+    ASR decodes; one thread was also faster in wall time whenever the machine was busy.
+    0: onnxruntime's defaults."""
+    dynamic_cache_items: int = 256
+    """Replies that are not static prompts but repeat across calls ("You can say, for example,
+    damaged item.") are kept in memory after their first rendering, up to this many; never on
+    disk, and never a text with a digit in it (order numbers, amounts: caller data)."""
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def _load_voice(model: str, config: str, threads: int) -> Any:
+    """``PiperVoice.load`` with our onnxruntime options (it takes none): ``threads`` intra-op
+    threads, no spin-waiting."""
+    import onnxruntime as ort
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+    from piper.voice import ESPEAK_DATA_DIR
+
+    with open(config, encoding="utf-8") as f:
+        voice_config = PiperConfig.from_dict(json.load(f))
+    options = ort.SessionOptions()
+    if threads > 0:  # 0: onnxruntime's defaults, as PiperVoice.load has them (for comparison)
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(model, sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    return PiperVoice(config=voice_config, session=session,
+                      espeak_data_dir=Path(ESPEAK_DATA_DIR), download_dir=Path.cwd())
 
 
 def default_voice_paths() -> tuple[str, str]:
@@ -52,9 +89,9 @@ class Speaker:
         if not model:
             model, cfg = default_voice_paths()
         try:
-            from piper import PiperVoice, SynthesisConfig
+            from piper import SynthesisConfig
 
-            self._voice = PiperVoice.load(model, config_path=cfg or None)
+            self._voice = _load_voice(model, cfg or f"{model}.json", self.config.threads)
             self._syn = SynthesisConfig(length_scale=self.config.length_scale)
         except Exception as exc:
             raise ModelError(f"cannot load Piper voice {model}: {exc}") from exc
@@ -63,11 +100,35 @@ class Speaker:
             f"{Path(model).name}|{self.config.length_scale}|{self.config.sentence_silence_s}".encode()
         ).hexdigest()[:16]
         self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._dynamic: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_dir = Path(self.config.cache_dir) if self.config.cache_dir else None
 
-    def stream(self, text: str) -> Iterator[bytes]:
-        """Yield mu-law audio sentence by sentence, as it renders (not cached)."""
+    def stream(self, text: str, *, cache: bool = True) -> Iterator[bytes]:
+        """Yield mu-law audio sentence by sentence, as it renders: the first sentence goes out
+        while the rest renders. ``cache``: a text rendered before (and without digits, see
+        ``VoiceConfig.dynamic_cache_items``) comes from memory in one piece, and a new one is
+        kept there once fully rendered."""
+        keep = cache and self.config.dynamic_cache_items > 0 and not _DIGIT.search(text)
+        if keep:
+            with self._lock:
+                hit = self._dynamic.get(text)
+                if hit is not None:
+                    self._dynamic.move_to_end(text)
+            if hit is not None:
+                yield hit
+                return
+        parts: list[bytes] = []
+        for audio in self._synthesize(text):
+            parts.append(audio)
+            yield audio
+        if keep:
+            with self._lock:
+                self._dynamic[text] = b"".join(parts)
+                while len(self._dynamic) > self.config.dynamic_cache_items:
+                    self._dynamic.popitem(last=False)
+
+    def _synthesize(self, text: str) -> Iterator[bytes]:
         silence = b"\xff" * int(8000 * self.config.sentence_silence_s)
         first = True
         try:
@@ -81,7 +142,7 @@ class Speaker:
     def render(self, text: str, *, cache: bool = True) -> bytes:
         """The whole prompt as mu-law; cached when ``cache`` (static prompts)."""
         if not cache:
-            return b"".join(self.stream(text))
+            return b"".join(self.stream(text, cache=False))
         key = hashlib.sha256(f"{self._voice_id}|{text}".encode()).hexdigest()
         with self._lock:
             hit = self._memory.get(key)
@@ -90,7 +151,7 @@ class Speaker:
                 return hit
         audio = self._load_disk(key)
         if audio is None:
-            audio = b"".join(self.stream(text))
+            audio = b"".join(self._synthesize(text))
             self._save_disk(key, audio)
         with self._lock:
             self._memory[key] = audio

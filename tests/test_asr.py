@@ -148,3 +148,30 @@ def test_guards_drop_loops_stock_phrases_and_no_speech(fast: Transcriber) -> Non
     assert judge("Hello there.", logprob=-1.5, nsp=0.9) == "no_speech"
     assert judge("Hello there.", logprob=-0.5, nsp=0.9) == "kept"
     assert judge("Mumble.", logprob=-2.0, nsp=0.1) == "low_confidence"
+
+
+def test_load_counts_decodes_in_flight(jfk: Int16Array) -> None:
+    """The turn-taker skips speculative decodes while every ASR slot is taken: ``load`` must
+    count a decode while it runs and drop back after it, also when it fails."""
+    t = Transcriber(AsrConfig(workers=1))
+    seen: list[tuple[int, bool]] = []
+    decode = t._decode_fast
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append((t.load, t.saturated))
+        return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    t._decode_fast = spy  # type: ignore[method-assign]
+    assert (t.load, t.saturated) == (0, False)
+    t.transcribe_phone(jfk[:16000])
+    t.transcribe_many([jfk[:16000], jfk[:8000]])
+    assert seen == [(1, True), (1, True)]
+    assert (t.load, t.saturated) == (0, False)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    t._decode_fast = broken  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="boom"):
+        t.transcribe_phone(jfk[:16000])
+    assert t.load == 0

@@ -148,3 +148,43 @@ def test_going_on_while_the_last_decode_runs_continues_the_turn() -> None:
     done = tt.heard(heard(2, "I need to speak to someone."))
     assert done is not None and done.act is Act.COMMIT and done.audio is not None
     assert done.audio.size >= 21 * 160  # both parts
+
+
+def test_no_guess_while_the_asr_is_saturated_one_decode_at_the_end() -> None:
+    busy = [True]
+    tt = TurnTaker(CFG, may_speculate=lambda: not busy[0])
+    acts = feed(tt, "ssssssssss" + "." * 40)
+    # No speculative decode at the pause: the silence ends the turn and asks for one decode.
+    assert [a for _, a in acts] == [Act.STARTED, Act.TRANSCRIBE]
+    assert acts[1][0] == 9 + 30
+    assert tt.skipped == 1 and tt.speculated == 0
+    done = tt.heard(heard(1, "I need to talk to someone"))
+    assert done is not None and done.act is Act.COMMIT
+    busy[0] = False
+    acts = feed(tt, "ssssssssss" + "." * 10)
+    assert [a for _, a in acts] == [Act.STARTED, Act.TRANSCRIBE]  # idle again: a guess
+    assert tt.speculated == 1
+
+
+def test_services_speculate_only_while_the_asr_has_a_free_slot() -> None:
+    from dataclasses import replace
+
+    from ivr.asr import AsrConfig, Transcriber
+
+    from .fakes import fake_services
+
+    class Busy:  # the real Transcriber's load figures, without loading a model
+        config = AsrConfig(workers=2)
+        _load = 0
+        load = Transcriber.load
+        saturated = Transcriber.saturated
+
+    asr = Busy()
+    sv = fake_services(transcriber=asr)
+    assert sv.may_speculate()
+    asr._load = 1
+    assert sv.may_speculate()  # one decode runs, the second slot is free
+    asr._load = 2
+    assert not sv.may_speculate()
+    assert replace(sv, speculate_when_busy=True).may_speculate()
+    sv.executor.shutdown()

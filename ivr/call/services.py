@@ -46,7 +46,17 @@ class Services:
     """Silero instances leased while a prompt plays (None: webrtcvad and the echo floor only)."""
     completeness: Callable[[str], float] | None = field(default_factory=default_completeness)
     """The end-of-turn text model, run in the ASR worker after each decode (None: rules only)."""
+    speculate_when_busy: bool = False
+    """Decode speculatively at a pause even while every ASR slot is taken (True: the policy
+    measured on an idle machine; False: load-aware, a pause then waits for the end-of-turn
+    silence and one decode, so a loaded server does not spend its CPU on guesses)."""
     take_back_s: float = 1.0
     """A speech turn may be taken back this long after it was committed, if the caller goes
     on talking (0: never): the reply is cancelled or cleared, the engine restored, and the
     joined words handled as one turn."""
+
+    def may_speculate(self) -> bool:
+        """May a call start a speculative decode now? (``TurnTaker``'s ``may_speculate``.)"""
+        if self.speculate_when_busy:
+            return True
+        return not bool(getattr(self.transcriber, "saturated", False))

@@ -72,7 +72,7 @@ class CallSession(SpeechTurns):
         # collaborators
         self._recording = CallRecording(bool(services.record_dir))
         self._vad = FrameClassifier(services.vad_aggressiveness)
-        self._turns = TurnTaker(services.endpoint, services.end_of_turn)
+        self._turns = TurnTaker(services.endpoint, services.end_of_turn, services.may_speculate)
         self._timer = TurnTimer()
         self._barge = BargeIn(services.barge_in)
         self._playout = Playout()

@@ -11,6 +11,7 @@ socket, a model or a clock.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -79,10 +80,21 @@ class _Speculation:
 
 
 class TurnTaker:
+    """``may_speculate``: asked at each pause whether a speculative decode may start now (the
+    server answers no while the ASR is saturated: under load a guess would only queue behind
+    other calls' decodes and push them back, so the turn falls back to one decode at its end).
+    None: always."""
+
     def __init__(self, config: EndpointConfig | None = None,
-                 policy: EndOfTurnPolicy | None = None) -> None:
+                 policy: EndOfTurnPolicy | None = None,
+                 may_speculate: Callable[[], bool] | None = None) -> None:
         self.endpointer = Endpointer(config)
         self.policy = policy or EndOfTurnPolicy()
+        self._may_speculate = may_speculate
+        self.speculated = 0
+        """Speculative decodes asked for (figures for benchmarks)."""
+        self.skipped = 0
+        """Pauses where ``may_speculate`` said no."""
         self._preroll: deque[np.ndarray] = deque(maxlen=int(PREROLL_S / FRAME_S))
         self._utterance: list[np.ndarray] = []
         self._spec: _Speculation | None = None
@@ -132,6 +144,10 @@ class TurnTaker:
         usable = accepting and bool(self._utterance)
         if ep.event is EndpointEvent.SPEECH_PAUSED:
             if usable and self._spec is None:
+                if self._may_speculate is not None and not self._may_speculate():
+                    self.skipped += 1
+                    return None
+                self.speculated += 1
                 return self._transcribe(self._joined(), ended=False)
             return None
         # SPEECH_ENDED

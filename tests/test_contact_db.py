@@ -21,6 +21,11 @@ from ivr.dialog import AgentTarget
 from ivr.store import CallRecord, Decision, MemoryStore
 from ivr.store.records import Base, RecordsDB
 
+# Every model the migrations create a table for (the handoff's QA scores and ticket outbox
+# too): compare_metadata sees only the tables imported into Base.metadata.
+import ivr.handoff.qa  # noqa: E402, F401  isort: skip
+import ivr.handoff.tickets  # noqa: E402, F401  isort: skip
+
 CSV = Path(__file__).parent / "fixtures" / "routing" / "customers.csv"
 
 

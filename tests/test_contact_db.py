@@ -50,7 +50,7 @@ def test_migrations_create_our_tables_exactly(db: RecordsDB) -> None:
 
 def test_customers_import_and_lookup(db: RecordsDB) -> None:
     directory = DbDirectory(db)
-    assert directory.import_profiles(read_customers_csv(CSV)) == 3
+    assert directory.import_profiles(read_customers_csv(CSV)) == 4
     ana = directory.lookup("+15555550142")
     assert ana is not None and (ana.name, ana.tier, ana.segments) == ("Ana Lima", "gold",
                                                                       ("vip", "newsletter"))

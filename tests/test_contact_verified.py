@@ -17,6 +17,7 @@ from ivr.dialog import CallDialog, CallerInput, CallInfo, Directive, Listen, Say
 from ivr.dialplan.errors import DialplanError
 from ivr.dialplan.loader import load_dialplan
 from ivr.engine import build_factory
+from tests.routing_harness import write_plan
 from tests.test_engine_support import LexicalFaq, LexicalMatcher
 
 PLAN = Path(__file__).resolve().parents[1] / "dialplans" / "contact_centre.yaml"
@@ -97,11 +98,7 @@ def test_no_to_the_offer_plays_the_menu(factory) -> None:  # type: ignore[no-unt
 def _bad(tmp_path: Path, old: str, new: str) -> list[str]:
     text = PLAN.read_text()
     assert old in text, old
-    path = tmp_path / "plan.yaml"
-    path.write_text(text.replace(old, new, 1))
-    path.parent.joinpath("actions").mkdir(exist_ok=True)
-    src = PLAN.parent / "actions" / "verify_caller.py"
-    path.parent.joinpath("actions", "verify_caller.py").write_text(src.read_text())
+    path = write_plan(tmp_path, text.replace(old, new, 1))
     with pytest.raises(DialplanError) as exc:
         load_dialplan(path)
     return [f"{line}: {msg}" for _, line, msg in exc.value.errors]

@@ -91,3 +91,20 @@ def test_caller_who_hung_up_on_the_bot_keeps_that_outcome(line: Line, db: Record
                                               "To": "+15550000000", "CallStatus": "completed"})
     finish(line, "CAgone", NEW, "caller_hangup")
     assert row(db, "CAgone")[0] == "caller_hangup"
+
+
+def test_unreachable_routing_state_still_transfers(db: RecordsDB) -> None:
+    """Degraded mode: Redis (seats, queue) is down at the action request. The caller still
+    gets the plain transfer to the bot's group, and the failure is counted."""
+    from ivr.contact.redis_state import RedisOccupancy
+
+    store = MemoryStore(sinks=[db])
+    centre = ContactCentre(occupancy=RedisOccupancy("redis://127.0.0.1:9/0"),  # nothing there
+                           directory=MemoryDirectory(read_customers_csv(CSV)))
+    line = Line(centre, store)
+    line.bot_part("CAdown", NEW, "billing")
+    params = {"CallSid": "CAdown", "AccountSid": "AC" + "0" * 32, "From": NEW,
+              "To": "+15550000000", "CallStatus": "in-progress"}
+    body = line.post(BASE + "/twilio/after-stream", params)
+    assert "+15555550101</Number>" in body  # billing, as the bot decided
+    assert store.errors.counts.get("routing_state_unavailable") == 1

@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, request
+from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.contact import twiml as tw
@@ -113,10 +114,24 @@ def contact_transfer(decision: Decision, call_sid: str) -> Response | None:
     if not isinstance(plan, Dialplan) or decision.target is None:
         return None
     centre = _centre()
-    facts = _facts(plan, decision)
-    centre.remember(str(decision.context.get("from") or ""), facts.intent,
-                    f"transfer: {decision.target.name}", call_sid)
-    return _twiml(_next_step(plan, facts, decision, call_sid, ()))
+    try:
+        facts = _facts(plan, decision)
+        centre.remember(str(decision.context.get("from") or ""), facts.intent,
+                        f"transfer: {decision.target.name}", call_sid)
+        return _twiml(_next_step(plan, facts, decision, call_sid, ()))
+    except RedisError as exc:
+        # Degraded mode: seats and queue are unreachable. Never drop the caller: the plain
+        # transfer to the bot's group (what a plan without routing always did).
+        _unavailable(call_sid, "transfer", exc)
+        return None
+
+
+def _unavailable(call_sid: str, where: str, exc: Exception) -> None:
+    from ivr.app import _services
+
+    log.error("call %s: routing state unreachable at the %s (%s): routing without it",
+              call_sid, where, exc)
+    _services().store.errors("routing_state_unavailable")
 
 
 def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: str,
@@ -219,7 +234,10 @@ def dial_done() -> Response:
     tried = tuple(t for t in request.args.get("tried", "").split(",") if t)
     status = request.form.get("DialCallStatus", "")
     centre = _centre()
-    centre.occupancy.release(group, call_sid)
+    try:
+        centre.occupancy.release(group, call_sid)
+    except RedisError as exc:  # the seat's expiry frees it; the caller must not wait on Redis
+        _unavailable(call_sid, "dial action", exc)
     resp = VoiceResponse()
     if status in ("completed", "answered") or request.form.get("CallStatus") in ENDED:
         resp.hangup()
@@ -231,8 +249,24 @@ def dial_done() -> Response:
         decision = Decision("transfer", _factory().agent_group(plan.default_group),
                             {"error": "no_decision"})
     log.info("call %s: dial to %s ended %s; trying the next group", call_sid, group, status)
-    return _twiml(_next_step(plan, _facts(plan, decision), decision, call_sid,
-                             (*tried, group), resp))
+    try:
+        return _twiml(_next_step(plan, _facts(plan, decision), decision, call_sid,
+                                 (*tried, group), resp))
+    except RedisError as exc:  # degraded: the default group without seat counts, once
+        _unavailable(call_sid, "dial action", exc)
+        from ivr.app import _transfer_twiml
+
+        default = plan.default_group
+        if default not in (*tried, group):
+            resp = VoiceResponse()
+            resp.say(tw.TRY_NEXT)
+            fallback = Decision("transfer", _factory().agent_group(default), decision.context)
+            return _twiml(_transfer_twiml(resp, fallback, call_sid))
+        resp = VoiceResponse()
+        _store_callback(decision, call_sid, group, None, "no group answered (degraded)")
+        resp.say(_routing(plan).nobody_say)
+        resp.hangup()
+        return _twiml(resp)
 
 
 @bp.post(tw.DIAL_EVENT)

@@ -27,6 +27,7 @@ from ivr.handoff import HandoffContext, screenpop, transfer_twiml, whisper_twiml
 from ivr.security import check_signature
 from ivr.session import APOLOGY, CallSession, Services
 from ivr.store import CallRecord, CallStore, Decision, Turn
+from ivr.store.records import final_outcome
 from ivr.store.redis_store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -167,9 +168,12 @@ def create_app(settings: Settings, services: Services) -> Flask:
     def call_record(call_sid: str) -> Response | tuple[Response, int]:
         if not settings.expose_call_records:
             abort(404)
-        record = _services().store.get_record(call_sid)
+        store = _services().store
+        record = store.get_record(call_sid)
         if record is None:
             return jsonify(error="unknown_call"), 404
+        # where routing sent the caller, not only the bot's first choice (ivr.contact)
+        record.outcome = final_outcome(record, store.get_decision(call_sid))
         return jsonify(record.to_json())
 
     @app.get("/healthz")

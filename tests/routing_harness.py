@@ -30,6 +30,17 @@ MORNING = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 Ne
 KEYS = {"billing": "1", "orders": "2", "technical": "3", "agent": "0"}
 
 
+def write_plan(directory: Path, text: str) -> Path:
+    """A variant of the example plan in ``directory``, with the custom actions it names
+    (``actions/verify_caller.py``) beside it so its relative ``python:`` path resolves."""
+    import shutil
+
+    path = directory / "plan.yaml"
+    path.write_text(text)
+    shutil.copytree(PLAN.parent / "actions", directory / "actions", dirs_exist_ok=True)
+    return path
+
+
 class Line:
     """One server process: the app, its store and its contact centre."""
 

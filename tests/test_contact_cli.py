@@ -21,7 +21,7 @@ def test_customers_import_then_show(tmp_path: Path, capsys: pytest.CaptureFixtur
     monkeypatch.setenv("IVR_DB_SPOOL", str(tmp_path / "spool"))
     db = f"sqlite:///{tmp_path / 'calls.db'}"
     assert main(["customers", "import", str(CSV), "--db", db]) == 0
-    assert "imported 3 customers" in capsys.readouterr().out
+    assert "imported 4 customers" in capsys.readouterr().out
     assert main(["customers", "show", "(555) 555-0142", "--db", db]) == 0
     out = capsys.readouterr().out
     assert "Ana Lima" in out and "gold" in out and "vip, newsletter" in out

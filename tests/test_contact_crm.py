@@ -16,6 +16,7 @@ from ivr.contact.service import ContactCentre
 from ivr.dialplan.errors import DialplanError
 from ivr.dialplan.loader import load_dialplan
 from ivr.engine import build_factory
+from tests.routing_harness import write_plan
 from tests.test_engine_support import LexicalFaq, LexicalMatcher
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,13 +26,12 @@ MORNING = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 
 def plan_with_crm(tmp_path: Path, action: str = "lookup_customer") -> Path:
     text = (ROOT / "dialplans" / "contact_centre.yaml").read_text()
-    text = text.replace("routing:\n", f"routing:\n  directory_action: {action}\n"
-                                      "  account_slot: account_number\n", 1)
-    text += (f"\nslots:\n  account_number: {{type: text}}\nactions:\n  lookup_customer: "
-             f"{{python: '{FIX / 'crm_action.py'}:LookupCustomer', timeout_s: 0.3}}\n")
-    path = tmp_path / "plan.yaml"
-    path.write_text(text)
-    return path
+    # the example already has account_slot: account_number, its slot and an actions: section
+    text = text.replace("routing:\n", f"routing:\n  directory_action: {action}\n", 1)
+    text = text.replace("\nactions:\n", "\nactions:\n  lookup_customer: "
+                        f"{{python: '{FIX / 'crm_action.py'}:LookupCustomer', timeout_s: 0.3}}\n",
+                        1)
+    return write_plan(tmp_path, text)
 
 
 @pytest.fixture

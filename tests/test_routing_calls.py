@@ -136,11 +136,10 @@ def test_priority_caller_is_served_first(line: Line) -> None:
 
 
 def test_taskrouter_task_carries_routing_attributes(tmp_path: Path) -> None:
-    from tests.routing_harness import PLAN
+    from tests.routing_harness import PLAN, write_plan
 
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(PLAN.read_text().replace('number: "+15555550109"',
-                                             "workflow_sid: WW0123456789abcdef0123456789abcdef"))
+    plan = write_plan(tmp_path, PLAN.read_text().replace(
+        'number: "+15555550109"', "workflow_sid: WW0123456789abcdef0123456789abcdef"))
     line = Line(ContactCentre(directory=MemoryDirectory(read_customers_csv(CSV))),
                 plan_path=plan)
     report = line.call("CAtask", ANA, "billing")

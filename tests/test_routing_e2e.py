@@ -4,6 +4,7 @@ tests/fixtures/routing played by the player, and every transfer callback played 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +156,92 @@ def test_occupancy_right_with_two_server_processes(line: tuple[LocalServer, str]
         done = follower.run(report.twiml, a.url + "/twilio/after-stream")
         assert done.dials == [("+15555550101", "no-answer"), ("+15555550100", "completed")]
         assert occ.busy("billing") == 0 and occ.busy("general") == 0
+
+
+def _row_outcome(db_url: str, spool: Path, call_sid: str) -> str | None:
+    """The call's row in the real records database (written when the stream ends, updated by
+    routing): what operators' reports see."""
+    db = RecordsDB(db_url, spool)
+    try:
+        for _ in range(50):  # the stream's end may still be being processed
+            row = db.get(call_sid)
+            if row is not None and row.outcome is not None:
+                return row.outcome
+            time.sleep(0.1)
+        return None
+    finally:
+        db.close()
+
+
+def test_billing_full_overflows_to_general(line: tuple[LocalServer, str],
+                                           redis_server: RedisServer,  # noqa: F811
+                                           tmp_path: Path) -> None:
+    redis_server.flush()
+    srv, db_url = line
+    occ = RedisOccupancy(redis_server.url)
+    for i in range(3):  # billing's agents are on calls another process placed
+        assert occ.try_claim("billing", f"CAother-billing-{i}", 3, 600)
+    report = play(srv, "billing_full_overflow")
+    assert report.routed_events[:4] == ["dial-event initiated", "dial-event ringing",
+                                        "dial-event in-progress", "dial-event completed"]
+    assert _row_outcome(db_url, tmp_path / "spool", report.call_sid) == "transfer: general"
+    assert occ.busy("billing") == 3 and occ.busy("general") == 0  # her seat freed on completed
+
+    # the same again, looking at the seats while the general agent talks to the caller
+    fixture = load_fixture(FIXTURES / "billing_full_overflow").model_copy(
+        update={"from_number": "+15555550136"})
+    bot = play_call(fixture.model_copy(update={
+        "transfer": None, "expect": Expect(outcome="transfer: general")}),
+        srv.url, srv.token, speed=4.0, timeout_s=120)
+    assert bot.ok, bot.failures
+    seen: list[tuple[int, int]] = []
+    http = TwilioHttp(srv.token)
+
+    def post(url: str, params: dict[str, str]) -> str:
+        res = http.request(route_via(url, srv.url), url, params)
+        assert res.status in (200, 204), res.body
+        return res.body
+
+    done = TransferFollower(
+        post, {"CallSid": bot.call_sid, "AccountSid": "AC" + "0" * 32,
+               "From": fixture.from_number, "To": fixture.to_number, "CallStatus": "in-progress"},
+        Agents(during_call=lambda _: seen.append((occ.busy("billing"), occ.busy("general"))))
+    ).run(bot.twiml, srv.url + "/twilio/after-stream")
+    assert done.outcome == "connected +15555550100" and seen == [(3, 1)]
+    assert occ.busy("general") == 0
+
+
+@pytest.fixture(scope="module")
+def plain_line(redis_server: RedisServer,  # noqa: F811
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServer, str]]:
+    """``ivr serve`` on shop.yaml: a plan with no ``routing:`` section at all."""
+    tmp = tmp_path_factory.mktemp("plain_e2e")
+    db_url = f"sqlite:///{tmp / 'calls.db'}"
+    env = {"IVR_STORE_URL": redis_server.url, "IVR_DB_URL": db_url,
+           "IVR_DB_SPOOL": str(tmp / "spool"), "IVR_NOW": MORNING, "IVR_LOG_LEVEL": "INFO"}
+    with LocalServer(REPO_ROOT / "dialplans" / "shop.yaml", workdir=tmp, env=env) as srv:
+        yield srv, db_url
+
+
+def test_plan_without_routing_tries_the_default_group(plain_line: tuple[LocalServer, str],
+                                                      tmp_path: Path) -> None:
+    srv, db_url = plain_line
+    report = play(srv, "plain_plan_next_group")
+    assert [e for e in report.routed_events if e.startswith("dial-action")] == [
+        "dial-action no-answer", "dial-action completed"]  # billing_desk, then general
+    assert not any("nobody is available" in s.lower() for s in report.routed_says)
+    assert _row_outcome(db_url, tmp_path / "spool", report.call_sid) == "transfer: general"
+
+
+def test_plan_without_routing_stores_a_callback(plain_line: tuple[LocalServer, str],
+                                                tmp_path: Path) -> None:
+    srv, db_url = plain_line
+    report = play(srv, "plain_plan_callback")
+    assert not any("nobody is available" in s.lower() for s in report.routed_says)
+    assert _row_outcome(db_url, tmp_path / "spool", report.call_sid) == "callback: general"
+    db = RecordsDB(db_url, tmp_path / "spool")
+    try:
+        [req] = [r for r in DbCallbacks(db).pending() if r.call_sid == report.call_sid]
+        assert (req.number, req.group, req.intent) == ("+15555550128", "general", "billing")
+    finally:
+        db.close()

@@ -11,6 +11,7 @@ from ivr.contact import MemoryOccupancy, Profile, RouteFacts, choose, evaluate, 
 from ivr.contact.service import ContactCentre
 from ivr.dialplan.errors import DialplanError
 from ivr.dialplan.loader import load_dialplan
+from tests.routing_harness import write_plan
 
 PLAN = Path(__file__).resolve().parents[1] / "dialplans" / "contact_centre.yaml"
 # A Tuesday, 10:00 in New York: every group open.
@@ -114,8 +115,7 @@ def test_repeat_caller_is_prioritised(plan) -> None:  # type: ignore[no-untyped-
 def _bad(tmp_path: Path, old: str, new: str) -> list[str]:
     text = PLAN.read_text().replace(old, new, 1)
     assert text != PLAN.read_text()
-    path = tmp_path / "plan.yaml"
-    path.write_text(text)
+    path = write_plan(tmp_path, text)
     with pytest.raises(DialplanError) as exc:
         load_dialplan(path)
     return [f"{line}: {msg}" for _, line, msg in exc.value.errors]

@@ -4,7 +4,8 @@ the call offered before the menu (``routing.anticipate``).
 A thin :class:`~ivr.dialog.CallDialog` around the engine's own: the engine's first turn is
 computed as usual (greeting, menu prompt); when an offer applies, the greeting is spoken, then
 the offer, and the engine's menu turn is held back. Yes (or key 1) transfers straight to the
-offer's group with the offer's intent; no (key 2, or silence) plays the held-back menu turn;
+offer's group with the offer's intent, or (``go``) plays the engine's turn at the offer's node;
+no (key 2, or silence) plays the held-back menu turn;
 anything else the caller says is handed to the engine's menu as if the offer had not been made.
 The profile lookup runs in ``start()``, on a model worker, never on the socket thread.
 """
@@ -43,6 +44,29 @@ log = logging.getLogger(__name__)
 def greets(plan: Dialplan) -> bool:
     return plan.routing is not None and bool(plan.routing.welcome_back or
                                              plan.routing.anticipate)
+
+
+def verifies(plan: Dialplan) -> bool:
+    """Plans whose verified callers may hear their profile (routing.verify_slot)."""
+    return plan.routing is not None and plan.routing.verify_slot is not None
+
+
+def caller_lookup(plan: Dialplan, centre: ContactCentre, info: CallInfo,
+                  directory: Directory | None) -> Callable[[dict[str, Any]], dict[str, str]]:
+    """The engine's view of the caller's profile for the slots so far (by the account slot
+    once filled, else by number): name, first_name, tier, language. The engine asks only once
+    the caller is verified; the directory may be slow (a database), so it runs on the engine's
+    worker."""
+    def lookup(slots: dict[str, Any]) -> dict[str, str]:
+        profile = centre.profile(plan, {"call_sid": info.call_sid, "from": info.from_number,
+                                        "slots": slots}, directory)
+        if profile is None:
+            return {}
+        fields = {k: profile.field_value(k) for k in ("name", "tier", "language")}
+        fields["first_name"] = profile.name.split()[0] if profile.name.strip() else ""
+        return fields
+
+    return lookup
 
 
 class GreetingDialog:
@@ -90,6 +114,15 @@ class GreetingDialog:
             answer = parse_yes_no(event.text)
         else:
             answer = False
+        if answer is True and offer.go is not None:
+            enter = getattr(self.inner, "enter", None)
+            if callable(enter):  # the engine's own dialog: its turn at the offer's node
+                said = event.text or event.digits
+                out: list[Directive] = enter(offer.go, offer.intent, (offer.say, said))
+                return out
+            log.error("call %s: dialog cannot enter %s; playing the menu", self.info.call_sid,
+                      offer.go)
+            return self._held
         if answer is True:
             group = offer.group or option_groups(self.plan)[offer.intent]
             context: dict[str, Any] = {
@@ -115,12 +148,16 @@ class GreetingFactory:
     def new_call(self, info: CallInfo) -> CallDialog:
         plan = getattr(self.inner, "plan", None)
         call = self.inner.new_call(info)
-        if not isinstance(plan, Dialplan) or not greets(plan):
+        if not isinstance(plan, Dialplan) or not (greets(plan) or verifies(plan)):
+            return call
+        centre = self.centre()
+        directory = directory_for(plan, self.inner, centre.directory)
+        if verifies(plan) and hasattr(call, "caller_lookup"):
+            call.caller_lookup = caller_lookup(plan, centre, info, directory)
+        if not greets(plan):
             return call
         is_open = getattr(self.inner, "is_open", lambda: True)
         clock = getattr(self.inner, "clock", lambda: datetime.now(timezone.utc))
-        centre = self.centre()
-        directory = directory_for(plan, self.inner, centre.directory)
         return GreetingDialog(call, plan, centre, info, is_open, clock, directory)
 
     def agent_group(self, name: str) -> AgentTarget:

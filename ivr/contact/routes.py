@@ -12,17 +12,20 @@ import math
 from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, request
+from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.contact import twiml as tw
+from ivr.contact.choice import Choice
 from ivr.contact.crm import directory_for
 from ivr.contact.queue import CallbackRequest, QueueEntry
 from ivr.contact.rules import RouteFacts, RouteSpec
-from ivr.contact.service import TALK_TTL_S, ContactCentre, routing_enabled
+from ivr.contact.service import TALK_TTL_S, ContactCentre
 from ivr.dialog import DialogFactory
 from ivr.dialplan.models import Dialplan
 from ivr.dialplan.routing_models import Routing
 from ivr.store import Decision
+from ivr.store.records import ROUTED, RecordsDB
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +107,31 @@ def _facts(plan: Dialplan, decision: Decision) -> RouteFacts:
 
 
 def contact_transfer(decision: Decision, call_sid: str) -> Response | None:
-    """TwiML for a transfer on a plan with routing; None: the plan has none (plain transfer)."""
+    """TwiML for a transfer on a dialplan; None: the factory is not dialplan-backed (plain
+    transfer). Plans without ``routing:`` are routed too (no rules, no seat counts: the bot's
+    group), so a failed ``<Dial>`` reaches :func:`dial_done` and never ends in a bare hang-up."""
     plan = getattr(_factory(), "plan", None)
-    if not isinstance(plan, Dialplan) or decision.target is None or not routing_enabled(plan):
+    if not isinstance(plan, Dialplan) or decision.target is None:
         return None
     centre = _centre()
-    facts = _facts(plan, decision)
-    centre.remember(str(decision.context.get("from") or ""), facts.intent,
-                    f"transfer: {decision.target.name}", call_sid)
-    return _twiml(_next_step(plan, facts, decision, call_sid, ()))
+    try:
+        facts = _facts(plan, decision)
+        centre.remember(str(decision.context.get("from") or ""), facts.intent,
+                        f"transfer: {decision.target.name}", call_sid)
+        return _twiml(_next_step(plan, facts, decision, call_sid, ()))
+    except RedisError as exc:
+        # Degraded mode: seats and queue are unreachable. Never drop the caller: the plain
+        # transfer to the bot's group (what a plan without routing always did).
+        _unavailable(call_sid, "transfer", exc)
+        return None
+
+
+def _unavailable(call_sid: str, where: str, exc: Exception) -> None:
+    from ivr.app import _services
+
+    log.error("call %s: routing state unreachable at the %s (%s): routing without it",
+              call_sid, where, exc)
+    _services().store.errors("routing_state_unavailable")
 
 
 def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: str,
@@ -120,8 +139,13 @@ def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: 
     resp = resp or VoiceResponse()
     centre = _centre()
     spec, choice = centre.decide(plan, facts, call_sid, tried)
+    if tried and choice.kind != "dial":
+        choice = _after_failed_dial(plan, spec, choice, call_sid, tried)
     log.info("call %s: route %s (rule %s): %s", call_sid, choice.kind, spec.rule, choice.why)
     if choice.kind == "dial" and choice.group is not None:
+        if tried:
+            resp.say(tw.TRY_NEXT)
+        _record_routed(call_sid, f"transfer: {choice.group}", choice.group)
         return tw.connect(resp, plan, _factory(), choice.group, spec, facts, decision, call_sid,
                           tried)
     if choice.kind == "queue" and choice.group is not None:
@@ -129,16 +153,61 @@ def _next_step(plan: Dialplan, facts: RouteFacts, decision: Decision, call_sid: 
         centre.queue.add(QueueEntry(call_sid, choice.group, spec.priority, now,
                                     str(decision.context.get("from") or ""), facts.intent or "",
                                     tried=tried, skills=spec.skills, polled_at=now))
+        _record_routed(call_sid, f"transfer: {choice.group}", choice.group)
         return tw.enqueue(resp, choice.group)
-    _store_callback(decision, call_sid, facts.group, spec, "no group open")
+    group = (tried[-1] if tried else None) or facts.group
+    _store_callback(decision, call_sid, group, spec,
+                    "no group answered" if tried else "no group open")
     resp.say(_routing(plan).nobody_say)
     resp.hangup()
     return resp
 
 
+def _after_failed_dial(plan: Dialplan, spec: RouteSpec, choice: Choice, call_sid: str,
+                       tried: tuple[str, ...]) -> Choice:
+    """A ``<Dial>`` went unanswered and no declared group (preferred or overflow) is left.
+    Next: the plan's default group, if not tried yet (every plan has one, with or without a
+    ``routing:`` section); then our queue, but only for a group whose seats we count (a queue
+    for a group without ``capacity`` would never know when to let the caller out); else a
+    call-back, stored durably. Never a bare hang-up."""
+    default = plan.default_group
+    if default not in tried and default in plan.agents:
+        last = _centre().place(plan, RouteSpec(default, spec.rule, (default,), (),
+                                               spec.priority), call_sid, _now(), tried)
+        if last.kind == "dial":
+            return Choice("dial", last.group, f"every declared group tried: {default}, the "
+                          "plan's default group")
+    if choice.kind == "queue" and choice.group is not None and \
+            plan.agents[choice.group].capacity is not None:
+        return choice
+    return Choice("callback", None, "every group tried: a call-back is stored")
+
+
+def _record_routed(call_sid: str, outcome: str, group: str) -> None:
+    """The call's outcome names the group routing chose (after an overflow or a failed dial,
+    the one the caller is now sent to), not the bot's first choice: in the stored decision
+    (the record's final row is written from it, whenever the stream's end is processed), in
+    the live record, and in the records database when the row is already there."""
+    from ivr.app import _services
+
+    store = _services().store
+    decision = store.get_decision(call_sid)
+    if decision is not None:
+        store.put_decision(call_sid, Decision(decision.outcome, decision.target,
+                                              {**decision.context, ROUTED: outcome}))
+    record = store.get_record(call_sid)
+    if record is not None and record.outcome != outcome:
+        record.outcome = outcome
+        store.put_record(record)
+    records = getattr(store, "records", None)
+    if isinstance(records, RecordsDB):
+        records.set_outcome(call_sid, outcome, group)
+
+
 def _store_callback(decision: Decision, call_sid: str, group: str, spec: RouteSpec | None,
                     reason: str) -> CallbackRequest:
     centre = _centre()
+    _record_routed(call_sid, f"callback: {group}", group)
     ctx = decision.context
     req = CallbackRequest(
         number=str(ctx.get("from") or request.form.get("From", "")),
@@ -165,7 +234,10 @@ def dial_done() -> Response:
     tried = tuple(t for t in request.args.get("tried", "").split(",") if t)
     status = request.form.get("DialCallStatus", "")
     centre = _centre()
-    centre.occupancy.release(group, call_sid)
+    try:
+        centre.occupancy.release(group, call_sid)
+    except RedisError as exc:  # the seat's expiry frees it; the caller must not wait on Redis
+        _unavailable(call_sid, "dial action", exc)
     resp = VoiceResponse()
     if status in ("completed", "answered") or request.form.get("CallStatus") in ENDED:
         resp.hangup()
@@ -177,9 +249,24 @@ def dial_done() -> Response:
         decision = Decision("transfer", _factory().agent_group(plan.default_group),
                             {"error": "no_decision"})
     log.info("call %s: dial to %s ended %s; trying the next group", call_sid, group, status)
-    resp.say(tw.TRY_NEXT)
-    return _twiml(_next_step(plan, _facts(plan, decision), decision, call_sid,
-                             (*tried, group), resp))
+    try:
+        return _twiml(_next_step(plan, _facts(plan, decision), decision, call_sid,
+                                 (*tried, group), resp))
+    except RedisError as exc:  # degraded: the default group without seat counts, once
+        _unavailable(call_sid, "dial action", exc)
+        from ivr.app import _transfer_twiml
+
+        default = plan.default_group
+        if default not in (*tried, group):
+            resp = VoiceResponse()
+            resp.say(tw.TRY_NEXT)
+            fallback = Decision("transfer", _factory().agent_group(default), decision.context)
+            return _twiml(_transfer_twiml(resp, fallback, call_sid))
+        resp = VoiceResponse()
+        _store_callback(decision, call_sid, group, None, "no group answered (degraded)")
+        resp.say(_routing(plan).nobody_say)
+        resp.hangup()
+        return _twiml(resp)
 
 
 @bp.post(tw.DIAL_EVENT)
@@ -286,6 +373,7 @@ def queue_done() -> Response:
     if leaving.startswith("seat:"):
         seat = leaving[5:]
         spec = RouteSpec(facts.group, None, (seat,), (), entry.priority if entry else 0)
+        _record_routed(call_sid, f"transfer: {seat}", seat)
         return _twiml(tw.connect(resp, plan, _factory(), seat, spec, facts, decision, call_sid,
                                  entry.tried if entry else ()))
     if result in ("queue-full", "error", "system-error"):

@@ -43,13 +43,6 @@ TALK_TTL_S = 4 * 3600.0
 """An answered seat frees itself after this long if the completed callback never comes."""
 
 
-def routing_enabled(plan: Dialplan) -> bool:
-    """Plans that declare nothing about routing keep the plain one-target transfer."""
-    return plan.routing is not None or any(
-        g.capacity is not None or g.overflow or g.hours is not None for g in plan.agents.values()
-    )
-
-
 @dataclass
 class ContactCentre:
     """Occupancy, queue, callbacks, directory and history behind their protocols; memory

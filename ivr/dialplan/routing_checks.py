@@ -40,6 +40,43 @@ def option_groups(plan: object) -> dict[str, str]:
     return out
 
 
+CALLER_FIELDS = ("name", "first_name", "tier", "language")
+"""Profile fields ``routing.verified_say`` may read out, as ``{caller.FIELD}``."""
+
+
+def _verification(plan: object) -> list[Problem]:
+    """``routing.verify_slot`` must be a slot only an action sets; ``verified_say`` may name
+    only ``{caller.FIELD}`` placeholders (and needs verify_slot, or it could never be said)."""
+    import string
+
+    from ivr.dialplan.models import CollectNode, Dialplan
+
+    assert isinstance(plan, Dialplan) and plan.routing is not None
+    rt = plan.routing
+    problems: list[Problem] = []
+    if rt.verify_slot is not None:
+        if rt.verify_slot not in plan.slots:
+            problems.append((("routing", "verify_slot"), _unknown(
+                "a slot declared under slots:", rt.verify_slot, plan.slots)))
+        elif not any(rt.verify_slot in a.sets for a in plan.actions.values()):
+            problems.append((("routing", "verify_slot"), f'no action lists "{rt.verify_slot}" '
+                             "under sets: (only the operator's system may verify a caller)"))
+        for name, node in plan.nodes.items():
+            if isinstance(node, CollectNode) and node.slot == rt.verify_slot:
+                problems.append((("nodes", name, "slot"), f'"{rt.verify_slot}" is '
+                                 "routing.verify_slot: the caller cannot fill it themselves"))
+    if rt.verified_say is not None:
+        if rt.verify_slot is None:
+            problems.append((("routing", "verified_say"), "needs routing.verify_slot (the "
+                             "slot a verifying action sets)"))
+        known = [f"caller.{f}" for f in CALLER_FIELDS]
+        for _, fld, _, _ in string.Formatter().parse(rt.verified_say):
+            if fld is not None and fld not in known:
+                problems.append((("routing", "verified_say"),
+                                 _unknown("a caller field", fld, known)))
+    return problems
+
+
 def check_routing(plan: object) -> list[Problem]:
     """Problems in ``agents.*.overflow`` and ``routing.rules`` as (document path, message)."""
     from ivr.dialplan.models import Dialplan
@@ -68,9 +105,12 @@ def check_routing(plan: object) -> list[Problem]:
         if offer.intent not in intents:
             problems.append(((*base_a, "intent"),
                              _unknown("an intent of this plan", offer.intent, intents)))
-        elif offer.group is None and offer.intent not in transfers:
+        elif offer.group is None and offer.go is None and offer.intent not in transfers:
             problems.append(((*base_a, "intent"), f'no menu option with intent "{offer.intent}" '
-                             "transfers to a group: give group:"))
+                             "transfers to a group: give group: or go:"))
+        if offer.go is not None and offer.go not in plan.nodes:
+            problems.append(((*base_a, "go"), _unknown("a node of this plan", offer.go,
+                                                       plan.nodes)))
         if offer.group is not None and offer.group not in groups:
             problems.append(((*base_a, "group"), _unknown("an agent group", offer.group,
                                                           groups)))
@@ -89,6 +129,7 @@ def check_routing(plan: object) -> list[Problem]:
     if rt.account_slot is not None and rt.account_slot not in plan.slots:
         problems.append((("routing", "account_slot"),
                          _unknown("a slot declared under slots:", rt.account_slot, plan.slots)))
+    problems.extend(_verification(plan))
     for key in ("welcome_back",):
         text = getattr(plan.routing, key)
         if text and "{" in text:

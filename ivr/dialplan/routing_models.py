@@ -83,7 +83,8 @@ class RoutingRule(Model):
 class Anticipate(Model):
     """A likely reason for the call, offered right after the greeting when ``when`` holds for
     the caller's profile and history ("Are you calling about your open ticket?"). Yes (or key 1)
-    transfers straight to the group for ``intent``; anything else goes on to the start node."""
+    transfers straight to the group for ``intent``, or (``go``) enters a node of the plan (a
+    self-service answer, a menu); anything else goes on to the start node."""
 
     name: Text
     when: RouteWhen
@@ -92,6 +93,15 @@ class Anticipate(Model):
     """The intent the call then carries (a menu option's intent; routing rules see it)."""
     group: Text | None = None
     """Where yes goes (default: the group of the menu option with this intent)."""
+    go: Text | None = None
+    """A node yes enters instead of transferring (self-service: "the transfer you made this
+    morning" answered by the bot); not with ``group``."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Anticipate:
+        if self.go is not None and self.group is not None:
+            raise ValueError("an offer either transfers (group) or enters a node (go), not both")
+        return self
 
 
 class Routing(Model):
@@ -104,6 +114,15 @@ class Routing(Model):
     welcome_back: Text | None = None
     """Said after the greeting to callers found in the customer directory ("Welcome back.").
     Profile values are never read out: caller ID alone does not verify who is calling."""
+    verify_slot: str | None = None
+    """A slot only a custom action sets (the operator's system checked the account number and
+    PIN, say): once an action sets it true, the caller is verified and their profile (by
+    ``account_slot`` when filled, else by number) may be spoken in ``verified_say``."""
+    verified_say: Text | None = None
+    """Said once, when the caller becomes verified, before the next prompt: the one text that
+    may read out profile fields ({caller.name}, {caller.first_name}, {caller.tier},
+    {caller.language}); needs
+    ``verify_slot``. A caller who was not verified never hears it."""
     repeat_within_days: Annotated[int, Field(ge=1, le=365)] = 7
     directory_action: str | None = None
     """A custom action (under actions:) that looks the caller up in the operator's CRM instead

@@ -58,6 +58,25 @@ class PlanCall(MenuTurns, Answers, SlotFilling, GlobalTurns, Failures, ActionTur
     def handle(self, event: CallerInput) -> list[Directive]:
         return self._turn(lambda: self._handle(event))
 
+    def enter(self, name: str, intent: str | None = None,
+              heard: tuple[str, str] = ("", "")) -> list[Directive]:
+        """Go to node ``name`` now, whatever the call waits for: an anticipated reason the
+        caller said yes to (routing.anticipate ``go``). ``heard`` is (what was offered, what
+        the caller answered), kept in the transcript agents see."""
+        def body() -> None:
+            offered, answer = heard
+            if offered:
+                self.transcript.add("bot", offered, "say")
+            if answer:
+                red = redact_text(answer, offered)
+                self.transcript.add("caller", red.text, "speech", redactions=red.kinds)
+            if intent:
+                self.intent, self.reason = intent, "anticipated"
+            self.wait = None
+            self._go(name)
+
+        return self._turn(body)
+
     def _turn(self, body: Any) -> list[Directive]:
         self.out = []
         self._chain = 0

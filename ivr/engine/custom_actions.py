@@ -13,6 +13,7 @@ from ivr.actions.runner import ActionCall, ActionFailed
 from ivr.dialplan.models import (
     ActionNode,
 )
+from ivr.engine.speech import render
 from ivr.engine.state import CallCore
 
 log = logging.getLogger("ivr.engine.call")
@@ -59,12 +60,34 @@ class ActionTurns(CallCore):
                 self.verified.add(ev["name"])  # a system of record set it
             elif kind == "reset_slots":
                 self.slots.clear()
+                self.caller_verified = False
             elif kind == "followup" and isinstance(ev.get("name"), str):
                 target = ev["name"]
                 if target in self.plan.nodes or target in self.f.builtin:
                     next_node = target
                 else:
                     log.warning("action %s asked for unknown node %r", node.action, target)
+        self._check_verified()
         for text in result.messages:
             self._say(text, static=False)
         self._go(next_node)
+
+    def _check_verified(self) -> None:
+        """An action just set routing.verify_slot true: the caller is verified, and the plan's
+        verified_say (the one text allowed to read profile fields) is said once, now."""
+        rt = self.plan.routing
+        if rt is None or rt.verify_slot is None or self.caller_verified:
+            return
+        value = self.slots.get(rt.verify_slot)
+        if rt.verify_slot not in self.verified or value not in (True, "true", "yes", 1):
+            return
+        self.caller_verified = True
+        log.info("call %s: caller verified (%s)", self.info.call_sid, rt.verify_slot)
+        if rt.verified_say is None:
+            return
+        fields = dict(self.caller_lookup(dict(self.slots)) or {}) if self.caller_lookup else {}
+        if not fields.get("name") and "{caller." in rt.verified_say:
+            log.warning("call %s: verified, but the directory has no name", self.info.call_sid)
+            return  # never "Thank you, ." : say nothing rather than half a sentence
+        values = {f"caller.{k}": v for k, v in fields.items()}
+        self._say(render(rt.verified_say, values), static=False)

@@ -10,6 +10,7 @@ declared here for the type checker only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +29,9 @@ from ivr.transcript import Transcript
 
 if TYPE_CHECKING:
     from ivr.engine.factory import PlanFactory
+
+CallerLookup = Callable[[dict[str, Any]], Mapping[str, str] | None]
+"""slots -> the caller's profile fields ({} / None: not in the directory)."""
 
 Mode = Literal[
     "menu", "collect", "confirm_value", "confirm_intent", "disambiguate", "question", "done"
@@ -81,6 +85,12 @@ class CallCore:
         self._chain = 0
         self._suggest: tuple[str, ...] = ()
         """Options to name in the next no-match reprompt (set by the decision policy)."""
+        self.caller_verified = False
+        """The operator's system verified who is calling (an action set routing.verify_slot
+        true): only then may profile values be read out."""
+        self.caller_lookup: CallerLookup | None = None
+        """The caller's profile fields (name, tier, language) for the slots so far; set by
+        :mod:`ivr.contact.greeting` on plans with routing.verify_slot."""
 
     def _say(self, text: str, static: bool = True, barge_in: bool = True) -> Say:
         """Speak ``text`` (and log it in the transcript handed to agents)."""

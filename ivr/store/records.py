@@ -80,6 +80,21 @@ class CallRow(Base):
     errors: Mapped[list[str]] = mapped_column(JSON)
 
 
+ROUTED = "routed_outcome"
+"""Decision-context key: the outcome routing (ivr.contact) gave the call ("transfer: general"
+after billing was full), which the row's outcome names instead of the bot's first choice."""
+
+
+def final_outcome(record: CallRecord, decision: Decision | None) -> str | None:
+    """The call's outcome: where routing sent a transferred caller when it knows (the stored
+    decision carries it), else what the bot part decided. A caller who hung up on the bot
+    keeps that outcome."""
+    routed = decision.context.get(ROUTED) if decision is not None else None
+    if isinstance(routed, str) and routed and (record.outcome or "").startswith("transfer"):
+        return routed
+    return record.outcome
+
+
 def is_sensitive(slot: str) -> bool:
     return any(word in SENSITIVE_WORDS for word in re.split(r"[_\-\s]+", slot.lower()))
 
@@ -100,6 +115,9 @@ def record_row(record: CallRecord, decision: Decision | None,
 
     intents = [i for i in (record.intent, context.get("intent")) if isinstance(i, str) and i]
     target = decision.target.name if decision is not None and decision.target else None
+    outcome = final_outcome(record, decision)
+    if outcome != record.outcome and outcome is not None and ":" in outcome:
+        target = outcome.split(":", 1)[1].strip()
     end = time.time() if ended_at is None else ended_at
     return {
         "call_sid": record.call_sid,
@@ -108,7 +126,7 @@ def record_row(record: CallRecord, decision: Decision | None,
         "started_at": datetime.fromtimestamp(record.started_at, timezone.utc),
         "ended_at": datetime.fromtimestamp(end, timezone.utc),
         "duration_s": round(max(0.0, end - record.started_at), 3),
-        "outcome": record.outcome,
+        "outcome": outcome,
         "transfer_target": target,
         "intent": record.intent or (intents[0] if intents else None),
         "intents": list(dict.fromkeys(intents)),
@@ -286,6 +304,20 @@ class RecordsDB:
                                    .values(**values))
                 if res.rowcount == 0:
                     conn.execute(sa_insert(CallRow).values(**values))
+
+    def set_outcome(self, call_sid: str, outcome: str, target: str) -> None:
+        """Routing sent the call elsewhere than the bot asked (overflow, failed dial, queue,
+        call-back): the row, when already written, names where it went. A row not written
+        yet takes the outcome from the stored decision instead (:func:`record_row`)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(update(CallRow).where(CallRow.call_sid == call_sid)
+                             .values(outcome=outcome, transfer_target=target))
+        except SQLAlchemyError as exc:
+            log.error("call %s: could not record the routed outcome %r: %s", call_sid,
+                      outcome, exc)
+            if self.on_error is not None:
+                self.on_error("db_write_failed")
 
     def get(self, call_sid: str) -> CallRow | None:
         with self.session() as s:

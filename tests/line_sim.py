@@ -4,8 +4,9 @@ Unlike the instant fake in test_session_pipeline.py, audio we send *plays*: ever
 the line delivers consumes 20 ms of the outbound queue, a ``mark`` is echoed when the audio before
 it has played, ``clear`` drops what is queued and echoes the pending marks at once (Twilio's
 documented behaviour). What plays is mixed back into the inbound audio at ``echo_gain`` (0.1 =
--20 dB, a speakerphone), on top of the caller's own audio, so barge-in decisions see the echo a
-real line would carry. Everything the session sends is logged with the inbound frame index.
+-20 dB, a speakerphone), optionally ``echo_delay_s`` later and through an ``echo_path`` impulse
+response (a room), on top of the caller's own audio, so barge-in decisions see the echo a real
+line would carry. Everything the session sends is logged with the inbound frame index.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class PacedLine:
     token: str
     caller: np.ndarray
     echo_gain: float = 0.0
+    echo_delay_s: float = 0.0
+    """How much later than it plays our audio comes back (network, buffers, the far end)."""
+    echo_path: np.ndarray | None = None
+    """Impulse response of the echo path (a room, a hybrid): None is a pure gain."""
     max_s: float = 30.0
     pace_s: float = 0.001
     """Wall time per 20 ms frame at least (20x real time): time for the worker pool to run."""
@@ -65,6 +70,9 @@ class PacedLine:
         self._queue: deque[tuple[str, Any]] = deque()  # ("audio", float samples) | ("mark", name)
         self._echo_out: deque[str] = deque()
         self.frame = 0
+        tail = int(round(self.echo_delay_s * 8000))
+        tail += 0 if self.echo_path is None else self.echo_path.size - 1
+        self._played = np.zeros(tail + FRAME, dtype=np.float32)  # recent output, for the echo
         self._lock = threading.Lock()  # receive() runs on the reader thread, send() elsewhere
 
     # ---------------------------------------------------------------- the socket interface
@@ -81,7 +89,7 @@ class PacedLine:
         while self.backlog is not None and self.backlog() > 0 and not self.closed:
             time.sleep(0.0002)
         with self._lock:
-            inbound = self._caller_frame() + self.echo_gain * self._play_frame()
+            inbound = self._caller_frame() + self.echo_gain * self._echo_frame(self._play_frame())
             self.frame += 1
         ulaw = to_phone_ulaw(np.clip(inbound, -1, 1).astype(np.float32), 8000)
         return json.dumps({"event": "media", "streamSid": "MZ1",
@@ -145,6 +153,15 @@ class PacedLine:
             self._echo(self._queue.popleft()[1])
         return out
 
+    def _echo_frame(self, played: np.ndarray) -> np.ndarray:
+        """What of our audio comes back in this frame: delayed, through the echo path."""
+        self._played = np.concatenate([self._played[FRAME:], played])
+        delay = int(round(self.echo_delay_s * 8000))
+        past = self._played[: self._played.size - delay] if delay else self._played
+        if self.echo_path is None:
+            return past[-FRAME:]
+        return np.convolve(past, self.echo_path, mode="valid")[-FRAME:].astype(np.float32)
+
     def _echo(self, name: str) -> None:
         self._echo_out.append(json.dumps({"event": "mark", "streamSid": "MZ1",
                                           "mark": {"name": name}}))
@@ -188,3 +205,18 @@ def noise_burst(seconds: float = 0.4, seed: int = 0, level: float = 0.3) -> np.n
     rng = np.random.default_rng(seed)
     return (level * np.clip(rng.standard_normal(int(seconds * 8000)) / 3, -1, 1)).astype(
         np.float32)
+
+
+def room(seed: int = 0, taps: int = 240) -> np.ndarray:
+    """A speakerphone room's echo path: a direct path then ~30 ms of decaying reflections,
+    normalised to unit energy (``echo_gain`` sets the level)."""
+    rng = np.random.default_rng(seed)
+    h = rng.standard_normal(taps) * np.exp(-np.arange(taps) / (taps / 4))
+    h[0] = 3.0
+    return (h / np.sqrt(np.sum(h ** 2))).astype(np.float32)
+
+
+def line_noise(seconds: float, level: float = 0.01, seed: int = 0) -> np.ndarray:
+    """Steady line hiss (white noise at RMS ``level``; 0.01 is -40 dBFS)."""
+    rng = np.random.default_rng(seed)
+    return (level * rng.standard_normal(int(seconds * 8000))).astype(np.float32)

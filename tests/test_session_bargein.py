@@ -20,7 +20,7 @@ from ivr.session import CallSession
 
 from .conftest import SHARED_DATA
 from .fakes import FixedSpeaker, fake_services
-from .line_sim import PacedLine, cough, noise_burst, onset_s, place
+from .line_sim import PacedLine, cough, noise_burst, onset_s, place, room
 
 # Speech Commands words of ~0.3 s are below the endpointer's min_speech_s: they are noise to
 # the turn-taking (a pre-existing rule), so real barge-ins are played with LibriSpeech sentences.
@@ -41,7 +41,14 @@ def _clip(path: Any, seconds: float | None = None) -> np.ndarray:
 @pytest.fixture(scope="module")
 def prompt_ulaw() -> bytes:
     """The example shop's greeting as our Piper voice says it (the product's real prompt)."""
+    from ivr.call.completeness import default_completeness
     from ivr.tts import Speaker
+
+    # Load the end-of-turn model's encoder now: loading it inside the first call's first decode
+    # takes seconds of wall time on a loaded box while the simulated line runs on.
+    model = default_completeness()
+    if model is not None:
+        model("billing please")
 
     return Speaker().render("Thanks for calling Example Shop. You can say order status, "
                             "returns, billing, or technical support.", cache=False)
@@ -49,9 +56,10 @@ def prompt_ulaw() -> bytes:
 
 
 def call(prompt: bytes, caller: np.ndarray, heard: str = "billing please",
-         echo_gain: float = 0.1) -> tuple[PacedLine, Any]:
+         echo_gain: float = 0.1, **echo: Any) -> tuple[PacedLine, Any]:
     services = fake_services(transcriber=FakeTranscriber(heard), speaker=FixedSpeaker(prompt))
-    line = PacedLine(services.store.issue_token("CA1"), caller, echo_gain=echo_gain, max_s=14.0)
+    line = PacedLine(services.store.issue_token("CA1"), caller, echo_gain=echo_gain, max_s=14.0,
+                     **echo)
     session = CallSession(line, services)
     line.backlog = session.backlog
     session.run()
@@ -131,3 +139,25 @@ def test_a_barge_in_that_was_not_words_resumes_the_prompt(prompt_ulaw: bytes) ->
     kinds = [t.kind for t in record.turns]
     assert kinds.index("barge_in") < kinds.index("resume")
     assert record.outcome == "transfer: general"  # then nothing was said: no input
+
+
+# A speakerphone in a room: our prompt comes back 150 ms late, at -20 dB, through the room.
+ROOM = {"echo_delay_s": 0.15, "echo_path": room(1)}
+
+
+@pytest.mark.parametrize("noise", ["cough", "burst"])
+def test_noise_over_a_room_echo_does_not_interrupt(prompt_ulaw: bytes, noise: str) -> None:
+    # Before echo cancellation every one of these cut the prompt: the noise passed the energy
+    # floor and Silero, hearing our own echoed voice under it, agreed it was speech.
+    clip = {"cough": cough(0.35, 2, 0.6), "burst": noise_burst(0.4, 1, 0.3)}[noise]
+    line, record = call(prompt_ulaw, place(10.0, [(1.5, clip)]), heard="", **ROOM)
+    assert "clear" not in line.events()
+    assert record.outcome == "transfer: general"
+
+
+def test_real_speech_over_a_room_echo_clears_fast(prompt_ulaw: bytes) -> None:
+    clip = as_loud_as(_clip(SPEECH / "arm_mlek_samples" / "asr" / "another_door.wav", 2.5),
+                      prompt_ulaw)
+    line, record = call(prompt_ulaw, place(10.0, [(1.5, clip)]), **ROOM)
+    assert barge_in_at(record) - (1.5 + onset_s(clip)) <= 0.3
+    assert record.outcome == "transfer: billing"

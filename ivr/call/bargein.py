@@ -17,9 +17,11 @@ usually does not, and what slips through is resumed by the session.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from ivr.call.echo import EchoConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,14 @@ class BargeInConfig:
     echo_window_s: float = 2.0
     echo_min_ref: float = 300.0
     """Frames where our audio is quieter than this (PCM16 RMS) say nothing about the echo."""
+    min_periodic_frames: int = 3
+    """Of the run, frames whose waveform repeats at a voice's pitch (60-400 Hz, normalised
+    autocorrelation >= ``periodic_threshold``): vowels do within ~100 ms of an onset, a cough or
+    a burst of noise never does. Silero alone cannot tell while the line still carries a faint
+    leak of our own voice (it then reads ~1.0 before the noise even starts). 0: not required."""
+    periodic_threshold: float = 0.6
+    echo: EchoConfig | None = field(default_factory=EchoConfig)
+    """Cancel our echo (:mod:`ivr.call.echo`) before deciding; None: the echo floor alone."""
 
     def __post_init__(self) -> None:
         if self.min_speech_s <= 0 or self.max_gap_s < 0:
@@ -57,6 +67,7 @@ class BargeIn:
         """A new stretch of our audio (or a verdict reached): start counting afresh."""
         self._voiced = 0.0
         self._gap = 0.0
+        self._periodic = 0
         self._fired = False
 
     @property
@@ -78,21 +89,54 @@ class BargeIn:
             self._ratios.append(rms / echo_ref)
         return vad_speech and loud
 
-    def feed(self, frame_s: float, speech: bool, neural_prob: float | None = None) -> bool:
+    def feed(self, frame_s: float, speech: bool, neural_prob: float | None = None,
+             periodicity: float | None = None) -> bool:
         """One frame while an interruptible prompt plays (``speech`` from :meth:`counts`,
-        ``neural_prob`` Silero's speech probability for it, if run); True once when it is time
-        to clear."""
+        ``neural_prob`` Silero's speech probability for it, if run, ``periodicity`` from
+        :class:`Voicing`, if measured); True once when it is time to clear."""
         cfg = self.config
         if speech:
             self._voiced += frame_s
             self._gap = 0.0
+            if periodicity is not None and periodicity >= cfg.periodic_threshold:
+                self._periodic += 1
         else:
             self._gap += frame_s
             if self._gap > cfg.max_gap_s + 1e-9:
                 self._voiced = 0.0
+                self._periodic = 0
         if self._fired or self._voiced < cfg.min_speech_s - 1e-9:
             return False
         if neural_prob is not None and neural_prob < cfg.neural_threshold:
             return False  # loud, but not a voice: a cough, a door, a crackle
+        if periodicity is not None and self._periodic < cfg.min_periodic_frames:
+            return False  # no pitch yet: noise, or a consonant with its vowel still to come
         self._fired = True
         return True
+
+
+class Voicing:
+    """How periodic the latest 40 ms of the inbound stream is at a voice's pitch: the peak of
+    its normalised autocorrelation over lags of 2.5-16.7 ms (400-60 Hz). Fed every 20 ms frame
+    while our prompt plays; ~1 for a sustained vowel, ~0.2-0.4 for a cough or white noise."""
+
+    MIN_LAG, MAX_LAG = 20, 134  # samples at 8 kHz
+
+    def __init__(self) -> None:
+        self._prev = np.zeros(160, dtype=np.float32)
+
+    def feed(self, frame: np.ndarray) -> float:
+        x = np.concatenate([self._prev, frame.astype(np.float32)])
+        self._prev = x[-frame.size:]
+        x = x - float(np.mean(x))
+        lo, hi = self.MIN_LAG, self.MAX_LAG
+        a = x[hi:]
+        ea = float(np.dot(a, a))
+        if ea <= 1e-6:
+            return 0.0
+        # all lags at once: b_lag = x[hi - lag : size - lag]
+        windows = np.lib.stride_tricks.sliding_window_view(x[: x.size - lo], a.size)
+        b = windows[: hi - lo + 1][::-1]  # row k: lag lo + k
+        num = b @ a
+        den = np.sqrt(ea * np.einsum("ij,ij->i", b, b)) + 1e-9
+        return float(np.max(num / den))

@@ -11,12 +11,8 @@ call costs no CPU:
 Time inside a call is *stream time*: 20 ms per inbound media frame. Twilio streams continuously,
 so timers (no-input, inter-digit) are deterministic and replayed fixtures behave like live calls.
 
-What the session decides itself is only glue; the decisions live in :mod:`ivr.call`:
-:class:`~ivr.call.turntaking.TurnTaker` (end of turn, speculation; its glue: :mod:`.speech`),
-:class:`~ivr.call.bargein.BargeIn` (is the caller really talking over us),
-:class:`~ivr.call.playout.Playout` (marks, cut, resume; the sending: :mod:`.outbound`),
-:class:`~ivr.call.keypad.Keypad`, :mod:`.closing` (decisions, close, fail-safe), :mod:`.timing`
-(turn latency), :mod:`.recording` (turns, audio); worker jobs are built in :mod:`.work`.
+What the session decides itself is only glue; the decisions live in the small state machines of
+:mod:`ivr.call` (turn-taking, barge-in, echo, playout, keypad; see its docstring for the map).
 """
 
 from __future__ import annotations
@@ -31,8 +27,9 @@ import numpy as np
 from ivr import observability, wire
 from ivr.audio import FRAME_MS, PHONE_RATE, ulaw_to_pcm16
 from ivr.call import work
-from ivr.call.bargein import BargeIn
-from ivr.call.closing import APOLOGY, Closing, apology, decision_for
+from ivr.call.bargein import BargeIn, Voicing
+from ivr.call.closing import Closing, apology, decision_for
+from ivr.call.echo import EchoCanceller
 from ivr.call.items import Audio, Control, EndOfSay, Failed, Heard, Item, Raw, SocketClosed, Timing
 from ivr.call.jobs import CallJobs
 from ivr.call.keypad import Keypad
@@ -52,7 +49,7 @@ from ivr.vad import FrameClassifier
 log = logging.getLogger(__name__)
 
 FRAME_S = FRAME_MS / 1000
-__all__ = ["APOLOGY", "CallSession", "Services", "WebSocketLike"]
+__all__ = ["CallSession", "Services", "WebSocketLike"]
 
 
 class CallSession(SpeechTurns):
@@ -75,9 +72,11 @@ class CallSession(SpeechTurns):
         self._turns = TurnTaker(services.endpoint, services.end_of_turn, services.may_speculate)
         self._timer = TurnTimer()
         self._barge = BargeIn(services.barge_in)
+        self._voicing = Voicing()
         self._playout = Playout()
         self._closing = Closing()
-        self._out = Outbound(ws, self._playout, self._closing, services.neural_vad)
+        self._echo = EchoCanceller(services.barge_in.echo)
+        self._out = Outbound(ws, self._playout, self._closing, services.neural_vad, self._echo)
         self._keypad = Keypad()
         self._early_speech = None  # said while the bot worked out its reply
         self._take_back = None
@@ -215,15 +214,19 @@ class CallSession(SpeechTurns):
 
     def _on_frame(self, frame: np.ndarray) -> None:
         self._clock += FRAME_S
+        end = int(round(self._clock * PHONE_RATE))
+        if self._echo.active(end):  # our prompt may be echoing: hear the caller through it
+            frame = self._echo.process(frame, end)
         speech = self._vad.is_speech(frame)
         playing = self._playout.playing
         if playing:
             # While we talk, only what is clearly the caller counts: not our echo, not a cough.
             rms = float(np.sqrt(np.mean(frame.astype(np.float32) ** 2)))
             prob = self._out.speech_prob(frame)
+            pitch = self._voicing.feed(frame) if self._barge.config.min_periodic_frames else None
             speech = self._barge.counts(speech, rms, self._playout.echo_level(self._clock))
             if (self._playout.interruptible and self._may_barge_in()
-                    and self._barge.feed(FRAME_S, speech, prob)):
+                    and self._barge.feed(FRAME_S, speech, prob, pitch)):
                 self._barge_in("speech")
         accepting = (self._listen is not None and self._listen.speech
                      and not (self._playout.playing and not self._playout.interruptible))
@@ -302,7 +305,7 @@ class CallSession(SpeechTurns):
     def _barge_in(self, why: str) -> None:
         """The caller spoke or keyed over us: stop our audio now and hold the rest of the prompt
         until we know whether it was words (then it is dropped) or not (then it resumes)."""
-        if not self._out.cut():
+        if not self._out.cut(self._clock):
             return
         log.info("call %s: barge-in by %s", self._call_sid, why)
         self._listen_since = self._clock

@@ -143,7 +143,7 @@ class SpeechTurns:
         self._gen += 1
         self._busy = False
         if self._playout.playing or self._playout.holding:
-            self._out.clear()
+            self._out.clear(self._clock)
             self._playout.clear_all()
         self._timer.cancel()
         self._listen = tb.listen

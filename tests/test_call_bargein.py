@@ -1,0 +1,86 @@
+"""The barge-in decision as a pure state machine: per-frame booleans and numbers in stream time.
+
+A run of frames counts towards a barge-in; it fires once ``min_speech_s`` of it has come, Silero
+agrees, and (where the session measures it) enough of the run had a voice's pitch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ivr.audio import read_audio, resample, to_phone_ulaw, ulaw_to_pcm16
+from ivr.call.bargein import BargeIn, BargeInConfig, Voicing
+
+from .conftest import SHARED_DATA
+from .line_sim import cough, noise_burst, onset_s
+
+F = 0.02  # one frame of stream time
+
+
+def run(b: BargeIn, frames: str, prob: float = 0.9, pitch: str | None = None) -> list[bool]:
+    """'s' a frame counted as speech, '.' not; ``pitch``: 'p' periodic, '-' not, per frame."""
+    out = []
+    for i, ch in enumerate(frames):
+        periodicity = None if pitch is None else (0.9 if pitch[i] == "p" else 0.3)
+        out.append(b.feed(F, ch == "s", prob, periodicity))
+    return out
+
+
+def test_no_pitch_no_barge_in_however_long_and_however_sure_silero_is() -> None:
+    b = BargeIn()
+    assert not any(run(b, "s" * 30, 0.99, "-" * 30))  # a 600 ms burst of noise
+
+
+def test_fires_once_the_run_is_long_enough_and_has_pitch() -> None:
+    b = BargeIn()  # 160 ms, 3 periodic frames
+    fired = run(b, "s" * 12, 0.9, "--" + "-" * 5 + "ppp" + "pp")  # vowel from the 8th frame
+    assert fired.index(True) == 9  # 10 frames: 8 long enough, 3 periodic by the 10th
+    assert fired.count(True) == 1
+    b.reset()
+    fired = run(b, "s" * 10, 0.9, "p" * 10)  # voiced from the onset
+    assert fired.index(True) == 7  # min_speech_s decides: 160 ms
+
+
+def test_a_long_gap_forgets_the_pitch_seen_before_it() -> None:
+    b = BargeIn(BargeInConfig(max_gap_s=0.04))
+    frames = "ssss" + "...." + "ssssssss"
+    pitch = "ppp-" + "----" + "--------"
+    assert not any(run(b, frames, 0.9, pitch))  # the vowel before the 80 ms gap is gone
+
+
+def test_without_a_pitch_measure_the_old_rule_holds() -> None:
+    b = BargeIn()
+    assert run(b, "s" * 8, 0.9).index(True) == 7
+    b.reset()
+    assert not any(run(b, "s" * 8, 0.2))  # Silero says no: a cough
+    assert not any(BargeIn(BargeInConfig(min_periodic_frames=0)).feed(F, True, 0.2, 0.3)
+                   for _ in range(10))
+
+
+def test_config_is_checked() -> None:
+    with pytest.raises(ValueError):
+        BargeInConfig(neural_threshold=1.5)
+
+
+def _frames(audio: np.ndarray) -> list[np.ndarray]:
+    pcm = ulaw_to_pcm16(to_phone_ulaw(audio, 8000))
+    return [pcm[i : i + 160] for i in range(0, pcm.size - 159, 160)]
+
+
+def test_voicing_tells_a_voice_from_a_cough_and_a_burst() -> None:
+    path = SHARED_DATA / "speech" / "arm_mlek_samples" / "asr" / "another_engineer.wav"
+    if not path.exists():
+        pytest.skip(f"shared speech data missing: {path}")
+    audio, rate = read_audio(path)
+    speech = resample(audio, rate, 8000).astype(np.float32)
+    start = int(onset_s(speech) * 8000)
+
+    def periodic_frames(clip: np.ndarray) -> int:
+        v = Voicing()
+        return sum(v.feed(f) >= BargeInConfig().periodic_threshold for f in _frames(clip)[:10])
+
+    assert periodic_frames(speech[start : start + 1600]) >= 3  # within 200 ms of the onset
+    assert periodic_frames(cough(0.3, 1, 0.6)) == 0
+    assert periodic_frames(noise_burst(0.3, 2)) == 0
+    assert Voicing().feed(np.zeros(160, dtype=np.int16)) == 0.0  # silence: nothing to say

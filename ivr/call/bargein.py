@@ -82,8 +82,10 @@ class BargeIn:
         """Does this frame count as the caller's speech? ``echo_ref``: our loudest audio around
         now (0 when nothing plays)."""
         cfg = self.config
-        floor = cfg.echo_margin * self.echo_gain * echo_ref
-        loud = rms >= floor
+        # The echo floor (a percentile over the last 2 s) only matters for frames webrtcvad
+        # calls speech; most frames are not, and the percentile was a third of a call's
+        # per-frame CPU while we play (bench/cpu_turn.py).
+        loud = vad_speech and rms >= cfg.echo_margin * self.echo_gain * echo_ref
         if echo_ref >= cfg.echo_min_ref and not (vad_speech and loud):
             # Only what we take for echo teaches us the echo (else a caller raises the floor).
             self._ratios.append(rms / echo_ref)
@@ -125,9 +127,14 @@ class Voicing:
     def __init__(self) -> None:
         self._prev = np.zeros(160, dtype=np.float32)
 
-    def feed(self, frame: np.ndarray) -> float:
+    def feed(self, frame: np.ndarray, measure: bool = True) -> float:
+        """``measure`` False: only remember the frame (the next one's window needs it) and
+        return 0.0; the session measures only frames that count as speech, the only ones whose
+        pitch :meth:`BargeIn.feed` counts."""
         x = np.concatenate([self._prev, frame.astype(np.float32)])
         self._prev = x[-frame.size:]
+        if not measure:
+            return 0.0
         x = x - float(np.mean(x))
         lo, hi = self.MIN_LAG, self.MAX_LAG
         a = x[hi:]

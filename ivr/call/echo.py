@@ -124,7 +124,7 @@ class EchoCanceller:
         cfg = self.config
         x = frame.astype(np.float32)
         n = x.size
-        self._inbound = np.roll(self._inbound, -n)
+        self._inbound[:-n] = self._inbound[n:]  # shift in place (np.roll allocates)
         self._inbound[-n:] = x
         self._filled = min(self._inbound.size, self._filled + n)
         self._segments = [(s, p) for s, p in self._segments

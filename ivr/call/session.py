@@ -223,8 +223,9 @@ class CallSession(SpeechTurns):
             # While we talk, only what is clearly the caller counts: not our echo, not a cough.
             rms = float(np.sqrt(np.mean(frame.astype(np.float32) ** 2)))
             prob = self._out.speech_prob(frame)
-            pitch = self._voicing.feed(frame) if self._barge.config.min_periodic_frames else None
             speech = self._barge.counts(speech, rms, self._playout.echo_level(self._clock))
+            pitch = (self._voicing.feed(frame, measure=speech)
+                     if self._barge.config.min_periodic_frames else None)
             if (self._playout.interruptible and self._may_barge_in()
                     and self._barge.feed(FRAME_S, speech, prob, pitch)):
                 self._barge_in("speech")

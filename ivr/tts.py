@@ -51,6 +51,34 @@ class VoiceConfig:
 _DIGIT = re.compile(r"\d")
 
 
+class _Lru:
+    """A bounded, thread-safe map that forgets its least recently used entry (the static
+    prompt cache and the repeated-reply cache share it)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: str, value: bytes) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+
 def _load_voice(model: str, config: str, threads: int) -> Any:
     """``PiperVoice.load`` with our onnxruntime options (it takes none): ``threads`` intra-op
     threads, no spin-waiting."""
@@ -99,9 +127,8 @@ class Speaker:
         self._voice_id = hashlib.sha256(
             f"{Path(model).name}|{self.config.length_scale}|{self.config.sentence_silence_s}".encode()
         ).hexdigest()[:16]
-        self._memory: OrderedDict[str, bytes] = OrderedDict()
-        self._dynamic: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memory = _Lru(self.config.memory_cache_items)
+        self._dynamic = _Lru(self.config.dynamic_cache_items)
         self._cache_dir = Path(self.config.cache_dir) if self.config.cache_dir else None
 
     def stream(self, text: str, *, cache: bool = True) -> Iterator[bytes]:
@@ -111,10 +138,7 @@ class Speaker:
         kept there once fully rendered."""
         keep = cache and self.config.dynamic_cache_items > 0 and not _DIGIT.search(text)
         if keep:
-            with self._lock:
-                hit = self._dynamic.get(text)
-                if hit is not None:
-                    self._dynamic.move_to_end(text)
+            hit = self._dynamic.get(text)
             if hit is not None:
                 yield hit
                 return
@@ -123,10 +147,7 @@ class Speaker:
             parts.append(audio)
             yield audio
         if keep:
-            with self._lock:
-                self._dynamic[text] = b"".join(parts)
-                while len(self._dynamic) > self.config.dynamic_cache_items:
-                    self._dynamic.popitem(last=False)
+            self._dynamic.put(text, b"".join(parts))
 
     def _synthesize(self, text: str) -> Iterator[bytes]:
         silence = b"\xff" * int(8000 * self.config.sentence_silence_s)
@@ -144,25 +165,19 @@ class Speaker:
         if not cache:
             return b"".join(self.stream(text, cache=False))
         key = hashlib.sha256(f"{self._voice_id}|{text}".encode()).hexdigest()
-        with self._lock:
-            hit = self._memory.get(key)
-            if hit is not None:
-                self._memory.move_to_end(key)
-                return hit
+        hit = self._memory.get(key)
+        if hit is not None:
+            return hit
         audio = self._load_disk(key)
         if audio is None:
             audio = b"".join(self._synthesize(text))
             self._save_disk(key, audio)
-        with self._lock:
-            self._memory[key] = audio
-            while len(self._memory) > self.config.memory_cache_items:
-                self._memory.popitem(last=False)
+        self._memory.put(key, audio)
         return audio
 
     def is_cached(self, text: str) -> bool:
         key = hashlib.sha256(f"{self._voice_id}|{text}".encode()).hexdigest()
-        with self._lock:
-            return key in self._memory
+        return key in self._memory
 
     def _load_disk(self, key: str) -> bytes | None:
         if self._cache_dir is None:

@@ -70,6 +70,19 @@ def test_caller_goes_on_after_the_fragment_one_turn() -> None:
     assert "twenty" in done.heard.text
 
 
+def test_a_guess_is_unwanted_once_the_caller_goes_on() -> None:
+    """What a worker asks before it starts a queued decode (the session's ASR job skips it)."""
+    tt = TurnTaker(CFG)
+    feed(tt, "ssssssssss" + "." * 10)
+    assert tt.wanted(1) and not tt.wanted(2)
+    feed(tt, "sss")  # the caller talks again: that guess is stale
+    assert not tt.wanted(1)
+    feed(tt, "." * 10)
+    assert tt.wanted(2) and not tt.wanted(1)
+    tt.heard(heard(2, "Billing, please."))  # committed: nothing is outstanding
+    assert not tt.wanted(2)
+
+
 def test_speech_while_not_accepting_is_not_a_turn() -> None:
     acts = feed(TurnTaker(CFG), "ssssssssss" + "." * 40, accepting=False)
     assert [a for _, a in acts] == [Act.STARTED, Act.NOISE]
@@ -188,3 +201,22 @@ def test_services_speculate_only_while_the_asr_has_a_free_slot() -> None:
     assert not sv.may_speculate()
     assert replace(sv, speculate_when_busy=True).may_speculate()
     sv.executor.shutdown()
+
+
+def test_the_asr_job_skips_an_unwanted_guess() -> None:
+    """The worker side of ``wanted``: no decode, no item (an empty Heard would read as noise)."""
+    from ivr.call import work
+
+    class Asr:
+        calls = 0
+
+        def transcribe_phone(self, audio: np.ndarray, hints: tuple[str, ...]) -> Heard:
+            Asr.calls += 1
+            return heard(1, "Billing, please.")
+
+    audio = np.zeros(1600, np.int16)
+    stale = work.transcribe(Asr(), audio, (), 0, 1, None, False, lambda: False)
+    assert list(stale()) == [] and Asr.calls == 0
+    live = work.transcribe(Asr(), audio, (), 0, 1, None, False, lambda: True)
+    items = list(live())
+    assert Asr.calls == 1 and len(items) == 1 and isinstance(items[0], Heard)

@@ -91,8 +91,9 @@ class SpeechTurns:
         while we keep listening; if the caller stays quiet we already have the words."""
         assert self._listen is not None
         hints = self._listen.hints + (self._factory.asr_vocabulary() if self._factory else ())
+        turns = self._turns
         job = work.transcribe(self.sv.transcriber, audio, hints, self._gen, seq,
-                              self.sv.completeness, ended)
+                              self.sv.completeness, ended, lambda: turns.wanted(seq))
         if ended:
             self._timer.start()
         self._jobs.submit(job, self._gen)

@@ -198,6 +198,14 @@ class TurnTaker:
         self.endpointer.hold(None)
         return None
 
+    def wanted(self, seq: int) -> bool:
+        """Is decode ``seq`` still of use? Read by the worker before it starts the decode (a
+        guess whose caller went on talking, or a turn that moved on, is skipped instead of
+        taking a core from live decodes). Safe from another thread: one attribute read; a
+        stale answer only costs the decode it would have saved."""
+        spec = self._spec
+        return spec is not None and spec.seq == seq
+
     def prepend(self, audio: np.ndarray) -> None:
         """The caller went on after a turn we had ended: the utterance now being spoken
         continues ``audio``, and is transcribed with it as one turn."""

@@ -20,10 +20,15 @@ from ivr.dialog import CallDialog, Directive
 
 
 def transcribe(transcriber: Any, audio: np.ndarray, hints: tuple[str, ...], gen: int, seq: int,
-               completeness: Callable[[str], float] | None, ended: bool) -> Work:
-    """ASR of the utterance so far (a guess at a pause when ``ended`` is False)."""
+               completeness: Callable[[str], float] | None, ended: bool,
+               wanted: Callable[[], bool] | None = None) -> Work:
+    """ASR of the utterance so far (a guess at a pause when ``ended`` is False). ``wanted``:
+    asked when a worker picks the job up; False (the guess went stale while it queued) skips
+    the decode and yields nothing, which is what the call would have done with its result."""
 
     def work() -> Iterator[Item]:
+        if wanted is not None and not wanted():
+            return
         t0 = time.perf_counter()
         heard = transcriber.transcribe_phone(audio, hints)
         asr_ms = (time.perf_counter() - t0) * 1000

@@ -82,6 +82,8 @@ POLICIES = [
     Policy("model120_hold1400_tb1000", 0.12, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
     Policy("model120_hold1400_tb1000_end500", 0.12, EndOfTurnPolicy(hold_s=1.4),
            end_silence_s=0.5, take_back_s=1.0),
+    Policy("model100_hold1400_tb1000", 0.10, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model080_hold1400_tb1000", 0.08, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
 ]
 REPLY_MS = 150.0
 """Assumed server time from the commit to the reply's first audio (NLU + first TTS chunk on a

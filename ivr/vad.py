@@ -31,16 +31,19 @@ class EndpointConfig:
     end_silence_s: float = 0.6
     min_speech_s: float = 0.25
     max_utterance_s: float = 15.0
-    pause_s: float = 0.15
+    pause_s: float = 0.10
     """Silence after which we *guess* the caller may be done (SPEECH_PAUSED): the session
     transcribes speculatively and ends the turn at once when the words sound complete, holds on
     longer when they are a fragment, else waits for ``end_silence_s``. Set it >=
-    ``end_silence_s`` to disable. 150 ms is inside many mid-sentence pauses; what makes it safe
+    ``end_silence_s`` to disable. 100 ms is inside many mid-sentence pauses; what makes it safe
     is the hold for fragments and the take-back of a turn the caller continues within a second
-    (``Services.take_back_s``). bench/turntaking.py (133 turns, each decode arriving 60 ms after
-    it was asked for): wait after the true end p50 260 / 220 / 180 ms at a 200 / 150 / 120 ms
-    pause, p95 610 ms for all three, 0 of 104 paused turns cut off, 2.08 / 2.11 / 2.81 decodes
-    per turn: 150 ms is 40 ms sooner at no extra decode, 120 ms costs a third more decodes.
+    (``Services.take_back_s``). bench/turntaking.py (133 turns, 104 with a 300-900 ms pause
+    inside; each decode arriving 120 ms after it was asked for, this 2-core box's decode):
+    commit after the true end p50 290 / 240 / 220 / 210 ms at a 150 / 120 / 100 / 80 ms pause,
+    0 of 104 paused turns cut off at all four, 2.44 / 3.26 / 3.61 / 3.86 decodes per turn, the
+    start of a reply heard and taken back in 14 / 13 / 15 / 19 of the 104: 100 ms is 70 ms
+    sooner than 150 for one more false start; 80 ms buys 10 ms more for four, and its stops'
+    p95 doubles (450 ms: a stop whose first guess came too early waits for a second).
     A loaded server skips the guess (``Services.may_speculate``)."""
 
     def __post_init__(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.call.endofturn import EndOfTurnPolicy, Verdict, sounds_unfinished, spoken_digits
 
@@ -41,3 +43,21 @@ def test_helpers() -> None:
     assert spoken_digits("10001-90210") == 10
     assert spoken_digits("oh one two") == 3
     assert sounds_unfinished("so...") and not sounds_unfinished("Yes.")
+
+
+_WORDS = ["I", "got", "a", "bill", "for", "billing", "please", "yes", "4", "five", "and", "my",
+          "order", "number", "is", "the", "agent", "twenty", "dollars", "to", "um"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=0, max_size=9),
+       st.sampled_from(["", ".", ",", "?", "..."]), st.sampled_from([1, 6, 20]))
+def test_the_model_is_skipped_only_where_the_verdict_ignores_it(
+        words: list[str], end: str, digits: int) -> None:
+    """``needs_model`` lets the worker skip the MiniLM pass: that must never change a verdict."""
+    text = " ".join(words) + end
+    policy = EndOfTurnPolicy()
+    if not policy.needs_model(text, digits):
+        plain = policy.judge(text, digits, None)
+        assert policy.judge(text, digits, 0.0) is plain
+        assert policy.judge(text, digits, 1.0) is plain

@@ -79,6 +79,14 @@ class EndOfTurnPolicy:
     """Short answers ("Yes.", "Billing, please.") are rare in the training data and score low;
     the model only judges longer turns."""
 
+    def needs_model(self, text: str, expect_digits: int = 1) -> bool:
+        """Would :meth:`judge` read the completeness model's score for ``text``? The worker
+        asks before running the model, so short answers, numbers and fragments the rules
+        already decide cost no MiniLM pass on the way to the reply."""
+        return (self.lengthen and self.model_hold_below > 0 and expect_digits <= 1
+                and bool(text.strip()) and not sounds_unfinished(text)
+                and len(_WORD.findall(text.lower())) >= self.model_min_words)
+
     def judge(self, text: str, expect_digits: int = 1, complete: float | None = None) -> Verdict:
         """``expect_digits``: the Listen's ``dtmf_max_digits`` (> 1: a number is being asked
         for, which callers say in groups with pauses). ``complete``: the completeness model's

@@ -91,9 +91,10 @@ class SpeechTurns:
         while we keep listening; if the caller stays quiet we already have the words."""
         assert self._listen is not None
         hints = self._listen.hints + (self._factory.asr_vocabulary() if self._factory else ())
-        turns = self._turns
+        turns, policy, digits = self._turns, self.sv.end_of_turn, self._listen.dtmf_max_digits
         job = work.transcribe(self.sv.transcriber, audio, hints, self._gen, seq,
-                              self.sv.completeness, ended, lambda: turns.wanted(seq))
+                              self.sv.completeness, ended, lambda: turns.wanted(seq),
+                              lambda text: policy.needs_model(text, digits))
         if ended:
             self._timer.start()
         self._jobs.submit(job, self._gen)

@@ -21,10 +21,13 @@ from ivr.dialog import CallDialog, Directive
 
 def transcribe(transcriber: Any, audio: np.ndarray, hints: tuple[str, ...], gen: int, seq: int,
                completeness: Callable[[str], float] | None, ended: bool,
-               wanted: Callable[[], bool] | None = None) -> Work:
+               wanted: Callable[[], bool] | None = None,
+               needs_model: Callable[[str], bool] | None = None) -> Work:
     """ASR of the utterance so far (a guess at a pause when ``ended`` is False). ``wanted``:
     asked when a worker picks the job up; False (the guess went stale while it queued) skips
-    the decode and yields nothing, which is what the call would have done with its result."""
+    the decode and yields nothing, which is what the call would have done with its result.
+    ``needs_model``: whether the end-of-turn verdict will read the completeness score of these
+    words (None: always computed)."""
 
     def work() -> Iterator[Item]:
         if wanted is not None and not wanted():
@@ -34,7 +37,8 @@ def transcribe(transcriber: Any, audio: np.ndarray, hints: tuple[str, ...], gen:
         asr_ms = (time.perf_counter() - t0) * 1000
         # Only a guess at a pause needs the model: a turn ended by silence is over anyway.
         complete = completeness(heard.text) \
-            if completeness is not None and heard.text and not ended else None
+            if (completeness is not None and heard.text and not ended
+                and (needs_model is None or needs_model(heard.text))) else None
         yield Heard(gen, seq, heard.text, heard.confidence, heard.dropped, asr_ms, complete)
 
     return work

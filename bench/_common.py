@@ -332,7 +332,10 @@ def analyse_call(report: CallReport, probe: LineProbe) -> CallFigures:
     """Join the player's view, the probe and the server record into one call's figures."""
     record = report.record or {}
     timings = [t for t in record.get("timings") or [] if isinstance(t, dict)]
-    speech_timings = [t for t in timings if float(t.get("asr_ms") or 0) > 0]
+    # A reply the caller talked over right away was taken back (its turn joined the next):
+    # the caller heard one turn, so it pairs with one timing.
+    speech_timings = [t for t in timings if float(t.get("asr_ms") or 0) > 0
+                      and not t.get("taken_back")]
     speech_turns = [t for t in report.turns if t.kind == "speech"]
     turns = [TurnFigures(report.fixture, t.index, t.latency_ms) for t in speech_turns]
     problems = list(report.errors)

@@ -75,6 +75,9 @@ def test_caller_going_on_takes_the_turn_back_and_joins_the_words() -> None:
     assert len(dialog.inputs) == 1  # one turn reached the engine in the end
     assert max(asr.calls) > 2 * min(asr.calls)  # the last decode heard both parts
     assert record.outcome == "transfer: billing" and ws.closed
+    # The caller finished one turn: one timing stands, the taken-back reply's (if its audio had
+    # started) is marked so the record still pairs with the caller's turns.
+    assert [bool(t.get("taken_back")) for t in record.timings] == [True, False], record.timings
 
 
 def test_without_take_back_the_fragment_is_final() -> None:

@@ -23,6 +23,7 @@ from ivr.call.services import Services
 from ivr.call.timing import TurnTimer
 from ivr.call.turntaking import Act, Action, TakeBack, TurnTaker
 from ivr.dialog import CallDialog, CallerInput, DialogFactory, Directive, Listen
+from ivr.store import CallRecord
 from ivr.transcript import Speaker, TurnKind
 
 log = logging.getLogger("ivr.call.session")  # one logger for the call's socket thread
@@ -45,6 +46,7 @@ class SpeechTurns:
     _jobs: CallJobs
     _early_speech: np.ndarray | None
     _take_back: TakeBack | None
+    record: CallRecord | None
 
     def _resume(self, why: str) -> None:
         raise NotImplementedError
@@ -126,7 +128,8 @@ class SpeechTurns:
         tb = None
         if (self.sv.take_back_s > 0 and callable(snapshot) and audio is not None
                 and listen is not None):
-            tb = TakeBack(self._clock, audio, listen)
+            tb = TakeBack(self._clock, audio, listen,
+                          timings=len(self.record.timings) if self.record else 0)
         self._take_back = tb
 
         def compute() -> list[Directive]:
@@ -148,6 +151,7 @@ class SpeechTurns:
             self._out.clear(self._clock)
             self._playout.clear_all()
         self._timer.cancel()
+        self._timer.taken_back(self.record, tb.timings)
         self._listen = tb.listen
         self._listen_since = self._clock
         self._turns.prepend(tb.audio)

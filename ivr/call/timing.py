@@ -41,6 +41,14 @@ class TurnTimer:
         """The caller went on: there is no reply to time yet."""
         self.started = None
 
+    @staticmethod
+    def taken_back(record: CallRecord | None, booked: int) -> None:
+        """The turn committed when ``record`` had ``booked`` timings was taken back: if its
+        reply had started (its timing was booked), mark it, so the record's timings still
+        pair one to one with the caller's finished turns."""
+        if record is not None and len(record.timings) > booked:
+            record.timings[booked]["taken_back"] = 1.0
+
     def first_audio(self, record: CallRecord | None) -> None:
         """Our first audio frame of the reply is going out: book the turn's latency."""
         if self.started is None:

@@ -68,6 +68,8 @@ class TakeBack:
     listen: Listen
     snapshot: Any = None
     deferred: Transfer | Hangup | None = None
+    timings: int = 0
+    """How many turn timings the call record held at the commit (the reply's is the next)."""
 
 
 @dataclass(slots=True)

@@ -150,6 +150,10 @@ def build_services(settings: Settings) -> Services:
     if callable(prompts):
         for text in prompts():
             speaker.render(text)
+    templates = getattr(factory, "number_templates", None)
+    if callable(templates):
+        for text in templates():
+            speaker.prepare_lead(text)
     log.info("models loaded: ASR %s, TTS %s Hz", transcriber.model_path, speaker.sample_rate)
     from ivr import observability
 

@@ -182,7 +182,7 @@ class Speaker:
         parts: list[bytes] = []
         split = split_lead(text, self.config.lead_words)
         # The rest's first sentence continues the lead: _synthesize puts no pause before it.
-        pieces = (self._synthesize(split[0]), self._synthesize(split[1])) if split \
+        pieces = (self._lead(split[0]), self._synthesize(split[1])) if split \
             else (self._synthesize(text),)
         for piece in pieces:
             for audio in piece:
@@ -190,6 +190,28 @@ class Speaker:
                 yield audio
         if keep:
             self._dynamic.put(text, b"".join(parts))
+
+    def prepare_lead(self, text: str) -> None:
+        """Render the lead ``text`` would start with into memory now (at startup, for the
+        plan's templates filled with a number: ``PlanFactory.number_templates``), so the first
+        read-back of the day starts as fast as the rest. Nothing with a digit is kept."""
+        split = split_lead(text, self.config.lead_words)
+        if split is not None:
+            for _ in self._lead(split[0]):
+                pass
+
+    def _lead(self, lead: str) -> Iterator[bytes]:
+        """A lead from memory when it was rendered before (leads repeat: "I heard", "Your
+        order"), else rendered and kept, unless it holds a digit (caller data)."""
+        keep = self.config.dynamic_cache_items > 0 and not _DIGIT.search(lead)
+        hit = self._dynamic.get(lead) if keep else None
+        if hit is not None:
+            yield hit
+            return
+        audio = b"".join(self._synthesize(lead))
+        if keep:
+            self._dynamic.put(lead, audio)
+        yield audio
 
     def _synthesize(self, text: str) -> Iterator[bytes]:
         """Sentence by sentence, a pause between them (none before the first)."""

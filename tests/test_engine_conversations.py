@@ -327,6 +327,10 @@ def test_factory_surface() -> None:
     prompts = f.static_prompts()
     assert "Thanks for calling Example Shop." in prompts
     assert not any("{" in p for p in prompts)
+    numbers = f.number_templates()  # the read-backs whose lead the TTS renders at startup
+    assert "I heard 1 2 3 4 5 6. Is that right? Say yes or press 1, or say no or press 2." \
+        in numbers
+    assert not any("{" in t for t in numbers)
 
 
 def test_action_failure_is_spoken_and_routed(tmp_path: Path) -> None:

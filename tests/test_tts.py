@@ -68,3 +68,14 @@ def test_a_reply_with_a_lead_is_heard_as_one_sentence(speaker: Speaker) -> None:
     heard = Transcriber().transcribe_phone(ulaw_to_pcm16(audio)).text.lower()
     assert "order" in heard and "delivered yesterday" in heard
     assert len(set(ch for ch in heard if ch.isdigit()) & set("456789")) >= 5
+
+
+def test_a_lead_is_rendered_once_and_never_with_a_number(speaker: Speaker) -> None:
+    """Leads repeat across calls ("I heard ..."): prepared at startup, served from memory;
+    a lead holding caller digits is never kept."""
+    speaker.prepare_lead("I heard 1 2 3 4 5 6. Is that right?")
+    assert "I heard" in speaker._dynamic
+    lead = next(speaker.stream("I heard 9 8 7 6 5 4. Is that right?"))
+    assert lead == speaker._dynamic.get("I heard")
+    speaker.prepare_lead("Order 12 34 56 78 is on its way.")  # "Order 12": digits, not kept
+    assert not any(_ch.isdigit() for key in list(speaker._dynamic._items) for _ch in key)

@@ -8,6 +8,7 @@ a call only holds its own small state (:mod:`ivr.engine.call`).
 from __future__ import annotations
 
 import logging
+import string
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 from typing import Literal
@@ -37,7 +38,7 @@ from ivr.engine.matching import (
     nlu_faq,
     nlu_matcher,
 )
-from ivr.engine.speech import has_fields
+from ivr.engine.speech import has_fields, render
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,21 @@ class PlanFactory:
     def static_prompts(self) -> list[str]:
         """Every fixed line the plan can speak, for the TTS cache to render at startup."""
         return sorted({t for t in self._texts() if t and not has_fields(t)})
+
+    def number_templates(self) -> list[str]:
+        """The plan's per-call lines with every field filled by a number, as a read-back of an
+        order number or an amount would be: the TTS renders their fixed lead ("I heard") at
+        startup (``Speaker.prepare_lead``) so a caller's read-back starts without waiting for
+        Piper. The numbers themselves are never rendered or kept."""
+        s = self.plan.settings
+        shared = (s.confirm_intent, s.disambiguate_intent, s.suggest_options, s.confirm_value)
+        confirms = (getattr(n, "confirm", None) for n in self.plan.nodes.values())
+        out = set()
+        for t in (*self._texts(), *shared, *(c for c in confirms if isinstance(c, str))):
+            if t and has_fields(t):
+                names = [f for _, f, _, _ in string.Formatter().parse(t) if f]
+                out.add(render(t, dict.fromkeys(names, "1 2 3 4 5 6")))
+        return sorted(out)
 
     def _texts(self) -> Iterator[str]:
         p, s = self.plan, self.plan.settings

@@ -84,6 +84,8 @@ POLICIES = [
            end_silence_s=0.5, take_back_s=1.0),
     Policy("model100_hold1400_tb1000", 0.10, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
     Policy("model080_hold1400_tb1000", 0.08, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model060_hold1400_tb1000", 0.06, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
+    Policy("model040_hold1400_tb1000", 0.04, EndOfTurnPolicy(hold_s=1.4), take_back_s=1.0),
 ]
 REPLY_MS = 150.0
 """Assumed server time from the commit to the reply's first audio (NLU + first TTS chunk on a
@@ -360,6 +362,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "decodes_per_turn": round(sum(r.decodes for r in results) / max(1, len(results)), 2),
         "taken_back": sum(r.taken_back for r in results),
         "taken_back_after_reply_started": sum(r.reply_heard for r in results),
+        "reply_heard_cases": [r.case for r in results if r.reply_heard][:40],
     }
     for key in ("wait_p50_ms", "wait_p95_ms", "stop_wait_p50_ms", "stop_wait_p95_ms"):
         if out[key] is not None:

@@ -31,19 +31,20 @@ class EndpointConfig:
     end_silence_s: float = 0.6
     min_speech_s: float = 0.25
     max_utterance_s: float = 15.0
-    pause_s: float = 0.10
+    pause_s: float = 0.06
     """Silence after which we *guess* the caller may be done (SPEECH_PAUSED): the session
     transcribes speculatively and ends the turn at once when the words sound complete, holds on
     longer when they are a fragment, else waits for ``end_silence_s``. Set it >=
-    ``end_silence_s`` to disable. 100 ms is inside many mid-sentence pauses; what makes it safe
+    ``end_silence_s`` to disable. 60 ms is inside most mid-sentence pauses; what makes it safe
     is the hold for fragments and the take-back of a turn the caller continues within a second
     (``Services.take_back_s``). bench/turntaking.py (133 turns, 104 with a 300-900 ms pause
-    inside; each decode arriving 120 ms after it was asked for, this 2-core box's decode):
-    commit after the true end p50 290 / 240 / 220 / 210 ms at a 150 / 120 / 100 / 80 ms pause,
-    0 of 104 paused turns cut off at all four, 2.44 / 3.26 / 3.61 / 3.86 decodes per turn, the
-    start of a reply heard and taken back in 14 / 13 / 15 / 19 of the 104: 100 ms is 70 ms
-    sooner than 150 for one more false start; 80 ms buys 10 ms more for four, and its stops'
-    p95 doubles (450 ms: a stop whose first guess came too early waits for a second).
+    inside), each decode arriving 145 ms after it was asked for (this 2-core box's decode in
+    the server): commit after the true end p50 260 / 220 / 200 ms at a 100 / 60 / 40 ms pause,
+    0 of 104 paused turns cut off at all three, 3.61 / 4.44 / 5.07 decodes per turn, the start
+    of a reply heard and then taken back in 16 / 17 / 25 of the 104. At 120 ms decodes:
+    290 / 240 / 220 / 210 ms at 150 / 120 / 100 / 80 ms (2.44 / 3.26 / 3.61 / 3.86 decodes).
+    60 ms: 40 ms sooner than 100 for one more false start and 0.8 more decodes a turn; 40 ms
+    buys 20 ms more for eight more false starts.
     A loaded server skips the guess (``Services.may_speculate``)."""
 
     def __post_init__(self) -> None:

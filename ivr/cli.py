@@ -113,7 +113,7 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="seconds of silence that end a caller's turn")
     s.add_argument("--max-calls", type=int, default=None,
                    help="live calls per process; beyond it new calls go to the default group "
-                        "(default 48, IVR_MAX_CALLS)")
+                        "(default 8 per core, IVR_MAX_CALLS)")
     s.add_argument("--drain-s", type=float, default=None,
                    help="on SIGTERM, how long live calls may finish (default 300, IVR_DRAIN_S)")
     s.add_argument("--metrics-port", type=int, default=None,

@@ -56,10 +56,10 @@ class Settings(BaseModel):
     screen_pop_secret: str = ""
     """HMAC key of the agent screen-pop links (its own, never the Twilio token). Empty: derived
     one-way from the Twilio token (so a fleet agrees); set it to rotate links independently."""
-    max_calls: int = Field(default=48, ge=0, le=10_000)
+    max_calls: int = Field(default_factory=lambda: 8 * (os.cpu_count() or 1), ge=0, le=10_000)
     """Live calls this process takes; beyond it a new call goes straight to the default agent
-    group. 48: bench/capacity.py carried 64 calls on a 2-core box (turn p95 <= 1 s) and failed
-    at 96; 48 is the ramp's level below that, a margin for heavier turns than the benchmark's.
+    group. Default 8 per core: bench/capacity.py on a 2-core AVX2 box carries 16 calls at turn
+    p95 <= 1 s and fails at 24 (README, *Scaling out*); measure your own hardware and set it.
     0 refuses every call (maintenance)."""
     drain_s: float = Field(default=300.0, ge=0, le=86_400)
     """On SIGTERM, how long live calls may run on before the process exits anyway."""

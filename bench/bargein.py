@@ -27,10 +27,10 @@ canceller has locked on, ~0.8 s into the first prompt):
   their own level and over the echo conditions at the prompt's level; counted: stream time from
   speech onset to ``clear`` (p50/p95/max) and misses.
 
-Held out: these are the reported trials (``--set test``, the default). Every parameter chosen
-since issue 12 item 3 (the pitch check's whitening and threshold, ...) was chosen on
-``--set tuning`` (bench/bargein_tuning.py: other noise segments, levels, rooms, placements and
-speakers) and only then measured here.
+Held out: these are the reported trials (``--set test``, the default). Everything chosen for
+issue 12 item 3 (the pitch check on the LPC residual, its threshold 0.3 and its 6-frame window)
+was chosen on ``--set tuning`` (bench/bargein_tuning.py: other noise segments, levels, rooms,
+placements and speakers) and only then measured here.
 
 Repeatable: each frame waits until the session has handled everything and its worker pool is
 idle (work takes no stream time), and Piper's sampling noise is seeded, so a run gives the same

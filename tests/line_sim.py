@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,36 @@ def start_messages(token: str) -> list[str]:
                                        "channels": 1},
                        "customParameters": {"token": token}}}
     return ['{"event":"connected","protocol":"Call","version":"1.0.0"}', json.dumps(start)]
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A worker pool that knows how many of its jobs have not finished. A line that waits for
+    ``session.backlog() + pool.in_flight()`` to reach 0 before each frame runs a call the same
+    way however loaded the machine is: work (engine, TTS, ASR) takes no stream time, and its
+    results are handled before the next frame, not wherever the scheduler lets them land."""
+
+    def __init__(self, max_workers: int = 2) -> None:
+        super().__init__(max_workers=max_workers)
+        self._count_lock = threading.Lock()
+        self._in_flight = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._count_lock:
+            self._in_flight += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._done(None)
+            raise
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any] | None) -> None:
+        with self._count_lock:
+            self._in_flight -= 1
+
+    def in_flight(self) -> int:
+        return self._in_flight
 
 
 @dataclass

@@ -22,7 +22,7 @@ def run(b: BargeIn, frames: str, prob: float = 0.9, pitch: str | None = None) ->
     """'s' a frame counted as speech, '.' not; ``pitch``: 'p' periodic, '-' not, per frame."""
     out = []
     for i, ch in enumerate(frames):
-        periodicity = None if pitch is None else (0.9 if pitch[i] == "p" else 0.3)
+        periodicity = None if pitch is None else (0.9 if pitch[i] == "p" else 0.1)
         out.append(b.feed(F, ch == "s", prob, periodicity))
     return out
 
@@ -47,6 +47,18 @@ def test_a_long_gap_forgets_the_pitch_seen_before_it() -> None:
     frames = "ssss" + "...." + "ssssssss"
     pitch = "ppp-" + "----" + "--------"
     assert not any(run(b, frames, 0.9, pitch))  # the vowel before the 80 ms gap is gone
+
+
+def test_pitched_frames_must_come_together_not_by_chance_over_a_long_run() -> None:
+    b = BargeIn()  # 3 periodic frames among the run's last 6
+    noise = "p----" * 8  # loud noise crossing the threshold every 100 ms, 800 ms long
+    assert not any(run(b, "s" * len(noise), 0.99, noise))
+    b.reset()
+    vowel = "-" * 9 + "p-pp"  # a consonant, then a vowel
+    fired = run(b, "s" * len(vowel), 0.99, vowel)
+    assert fired.index(True) == 12
+    with pytest.raises(ValueError):
+        BargeInConfig(periodic_window=2)
 
 
 def test_without_a_pitch_measure_the_old_rule_holds() -> None:
@@ -84,3 +96,38 @@ def test_voicing_tells_a_voice_from_a_cough_and_a_burst() -> None:
     assert periodic_frames(cough(0.3, 1, 0.6)) == 0
     assert periodic_frames(noise_burst(0.3, 2)) == 0
     assert Voicing().feed(np.zeros(160, dtype=np.int16)) == 0.0  # silence: nothing to say
+
+
+def test_room_noise_has_no_pitch_once_its_spectrum_is_whitened() -> None:
+    """The room noise before a Speech Commands word (train split, a tuning-set clip): its
+    energy sits low, so the waveform's own autocorrelation is high at every lag and read as a
+    voice's pitch in most of its frames. The LPC residual of the same frames has none, so 3
+    "periodic" frames never come together."""
+    path = (SHARED_DATA / "speech" / "speech_commands_v001_subset" / "audio" / "on"
+            / "fac74f6a_nohash_1.wav")
+    if not path.exists():
+        pytest.skip(f"shared speech data missing: {path}")
+    audio, rate = read_audio(path)
+    noise = resample(audio, rate, 8000).astype(np.float32)[: int(0.4 * 8000)]
+    noise = noise * (0.056 / float(np.sqrt(np.mean(noise ** 2))))  # -25 dBFS
+    thr = BargeInConfig().periodic_threshold
+    v = Voicing()
+    periodic = [v.feed(f) >= thr for f in _frames(noise)]
+    assert max(sum(periodic[i : i + 8]) for i in range(len(periodic) - 7)) < 3
+
+    def raw_periodicity(frames: list[np.ndarray]) -> list[float]:  # no whitening: the old check
+        out, prev = [], np.zeros(160, dtype=np.float64)
+        for f in frames:
+            x = np.concatenate([prev, f.astype(np.float64)])
+            prev = x[160:]
+            x -= x.mean()
+            a = x[Voicing.MAX_LAG :]
+            r = [float(np.dot(a, x[Voicing.MAX_LAG - k : x.size - k])
+                       / np.sqrt(np.dot(a, a) * np.dot(x[Voicing.MAX_LAG - k : x.size - k],
+                                                       x[Voicing.MAX_LAG - k : x.size - k])))
+                 for k in range(Voicing.MIN_LAG, Voicing.MAX_LAG + 1)]
+            out.append(max(r))
+        return out
+
+    assert sum(p >= 0.6 for p in raw_periodicity(_frames(noise))) >= 10  # what fooled it
+

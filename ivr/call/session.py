@@ -80,7 +80,8 @@ class CallSession(SpeechTurns):
         self._keypad = Keypad()
         self._early_speech = None  # said while the bot worked out its reply
         self._take_back = None
-        self._jobs = CallJobs(services.executor, services.speaker, self._inbox.put,
+        self._unhandled, self._unhandled_lock = 0, threading.Lock()  # see backlog()
+        self._jobs = CallJobs(services.executor, services.speaker, self._post,
                               lambda: self._gen, lambda: self._call_sid)
         # dialogue state
         self._gen = 0
@@ -91,9 +92,14 @@ class CallSession(SpeechTurns):
         self._done = False
 
     def backlog(self) -> int:
-        """Messages waiting for the socket thread (a gauge for metrics; lets a simulated line
-        keep pace with the session the way real-time streaming does)."""
-        return self._inbox.qsize()
+        """Inbox items not yet fully handled (a simulated line waits for 0, as real-time
+        streaming paces us; counted to the end of the handling so a run is repeatable)."""
+        return self._unhandled
+
+    def _post(self, item: Item) -> None:
+        with self._unhandled_lock:
+            self._unhandled += 1
+        self._inbox.put(item)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
@@ -107,7 +113,11 @@ class CallSession(SpeechTurns):
                 except queue.Empty:
                     item = None
                 if item is not None:
-                    self._handle(item)
+                    try:
+                        self._handle(item)
+                    finally:
+                        with self._unhandled_lock:
+                            self._unhandled -= 1
                 self._check_close()
         except Exception as exc:
             log.exception("call %s: session crashed", self._call_sid or "?")
@@ -121,10 +131,10 @@ class CallSession(SpeechTurns):
             try:
                 raw = self.ws.receive(timeout=None)
             except Exception as exc:  # the socket closed under us
-                self._inbox.put(SocketClosed(str(exc) or type(exc).__name__))
+                self._post(SocketClosed(str(exc) or type(exc).__name__))
                 return
             if raw is not None:
-                self._inbox.put(Raw(raw))
+                self._post(Raw(raw))
 
     def _handle(self, item: Item) -> None:
         if isinstance(item, Raw):

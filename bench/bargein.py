@@ -238,8 +238,12 @@ def main(argv: list[str] | None = None) -> int:
                          "chosen (bench/bargein_tuning.py)")
     ap.add_argument("--no-echo-cancel", action="store_true",
                     help="decide with the echo floor alone (the behaviour before ivr.call.echo)")
+    ap.add_argument("--barge", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a BargeInConfig field (for sweeps on --set tuning)")
     args = ap.parse_args(argv)
     started = time.monotonic()
+    import dataclasses
+
     import onnxruntime
 
     from ivr.tts import Speaker
@@ -250,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     onnxruntime.set_seed(0)
 
     config = BargeInConfig(echo=None) if args.no_echo_cancel else BargeInConfig()
+    overrides = dict(kv.split("=", 1) for kv in args.barge)
+    config = dataclasses.replace(config, **{k: type(getattr(config, k))(v)
+                                            for k, v in overrides.items()})
     prompt = Speaker().render(GREETING, cache=False)
 
     false_rows = []
@@ -337,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 "window within 14 dB of the clip's peak) to the session's clear; resume from "
                 "clear to the prompt sent again; add Twilio's own buffering for what a caller "
                 "hears",
+        "overrides": overrides,
         "machine": machine_info(),
         "elapsed_s": round(time.monotonic() - started, 1),
     }

@@ -227,8 +227,8 @@ class Speaker:
 
     def render(self, text: str, *, cache: bool = True) -> bytes:
         """The whole prompt as mu-law; cached when ``cache`` (static prompts)."""
-        if not cache:
-            return b"".join(self.stream(text, cache=False))
+        if not cache:  # rendered as a static prompt is, only not kept: whole sentences, no lead
+            return b"".join(self._synthesize(text))
         key = hashlib.sha256(f"{self._voice_id}|{text}".encode()).hexdigest()
         hit = self._memory.get(key)
         if hit is not None:

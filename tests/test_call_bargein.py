@@ -33,9 +33,9 @@ def test_no_pitch_no_barge_in_however_long_and_however_sure_silero_is() -> None:
 
 
 def test_fires_once_the_run_is_long_enough_and_has_pitch() -> None:
-    b = BargeIn()  # 160 ms, 3 periodic frames
+    b = BargeIn()  # 160 ms, 2 periodic frames
     fired = run(b, "s" * 12, 0.9, "--" + "-" * 5 + "ppp" + "pp")  # vowel from the 8th frame
-    assert fired.index(True) == 9  # 10 frames: 8 long enough, 3 periodic by the 10th
+    assert fired.index(True) == 8  # 9 frames: 8 long enough, 2 periodic by the 9th
     assert fired.count(True) == 1
     b.reset()
     fired = run(b, "s" * 10, 0.9, "p" * 10)  # voiced from the onset
@@ -50,15 +50,20 @@ def test_a_long_gap_forgets_the_pitch_seen_before_it() -> None:
 
 
 def test_pitched_frames_must_come_together_not_by_chance_over_a_long_run() -> None:
-    b = BargeIn()  # 3 periodic frames among the run's last 6
+    b = BargeIn(BargeInConfig(min_periodic_frames=3))  # 3 among the run's last 6
     noise = "p----" * 8  # loud noise crossing the threshold every 100 ms, 800 ms long
     assert not any(run(b, "s" * len(noise), 0.99, noise))
     b.reset()
     vowel = "-" * 9 + "p-pp"  # a consonant, then a vowel
     fired = run(b, "s" * len(vowel), 0.99, vowel)
     assert fired.index(True) == 12
+    b = BargeIn()  # the default: 2 among the last 6
+    noise = "p------" * 6  # a chance crossing every 140 ms never has a second within 6 frames
+    assert not any(run(b, "s" * len(noise), 0.99, noise))
+    b.reset()
+    assert run(b, "s" * len(vowel), 0.99, vowel).index(True) == 11  # the vowel's second frame
     with pytest.raises(ValueError):
-        BargeInConfig(periodic_window=2)
+        BargeInConfig(periodic_window=1)  # a window smaller than the frames it must hold
 
 
 def test_without_a_pitch_measure_the_old_rule_holds() -> None:

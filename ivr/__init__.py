@@ -4,11 +4,23 @@ import os as _os
 
 __version__ = "0.1.0"
 
-# CTranslate2's bundled libgomp otherwise gives every Whisper decode a team of one OpenMP thread
-# per core on top of the decode threads CT2 is told to use (``AsrConfig.cpu_threads``): on this
-# 2-core box a 1-thread decode then burned 1.9x its wall time in CPU for no gain in speed (encode
-# 33 ms wall / 64 ms CPU, generate 80 / 148), CPU taken from the other calls' decodes; with one
-# OpenMP thread it is 36 / 36 and 100 / 100, and ``cpu_threads=2`` still runs two threads (25 ms
-# wall / 39 ms CPU). libgomp reads this once, when CTranslate2 is first imported, which is always
-# after this package's import; an operator's own setting wins.
-_os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One thread for numpy's OpenBLAS (and any OpenMP runtime). After a multi-threaded BLAS call (the
+# log-mel filterbank of every utterance is one) OpenBLAS's worker spins for a while, and it spun
+# through the Whisper decode that follows: on this 2-core box a 1-thread decode burned 1.9x its
+# wall time in CPU for no gain in speed (encode 33 ms wall / 62 ms CPU, generate 78 / 138),
+# CPU taken from the other calls' decodes; with one thread it is 33 / 31 and 82 / 81. A server
+# shares its cores between calls, so a library's own threads only compete with them. The
+# variables cover a process that imports ivr before numpy; ``limit_native_threads`` (called when
+# the models load) covers one that imported numpy first. An operator's own setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    _os.environ.setdefault(_var, "1")
+
+
+def limit_native_threads() -> None:
+    """Cap BLAS/OpenMP pools already started in this process to one thread, unless the operator
+    asked for more (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` set to something else)."""
+    if _os.environ.get("OPENBLAS_NUM_THREADS", "1") != "1":
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")

@@ -145,6 +145,9 @@ class Transcriber:
 
     def __init__(self, config: AsrConfig | None = None) -> None:
         self.config = config or AsrConfig()
+        from ivr import limit_native_threads
+
+        limit_native_threads()  # numpy's BLAS would spin through every decode (ivr/__init__.py)
         path = self.config.model_path or default_model_path()
         if not Path(path).exists():
             raise ModelError(f"ASR model not found: {path}")

@@ -67,7 +67,7 @@ from tests.line_sim import (  # noqa: E402
     CountingExecutor,
     PacedLine,
     cough,
-    line_noise,
+    false_trial_set,
     noise_burst,
     onset_s,
     place,
@@ -175,18 +175,8 @@ def false_trials(which: str = "test") -> list[tuple[str, str, np.ndarray, str]]:
         for dur in (0.4, 0.8):
             trials.append(("real_noise", f"{name}/{dur}/own", tile(lead, dur)))
             trials.append(("real_noise", f"{name}/{dur}/-25dB", at_rms(tile(lead, dur), -25)))
-    out = []
-    for i, (kind, name, clip) in enumerate(trials):
-        at = TIMES[i % len(TIMES)]
-        for echo in ECHOES:
-            out.append((kind, f"{name}/at{at}/{echo}", place(10.0, [(at, clip)]), echo))
-    silent = np.zeros(10 * 8000, dtype=np.float32)
-    for echo in ("e20", "e20room", "e15room"):
-        out.append(("echo", f"echo_only/{echo}", silent, echo))
-        for k, dbfs in enumerate((-40, -30)):
-            hiss = line_noise(10.0, 10 ** (dbfs / 20), seed=k)
-            out.append(("echo+line_noise", f"hiss{dbfs}/{echo}", hiss, echo))
-    return out
+    return false_trial_set(trials, TIMES, list(ECHOES), ("e20", "e20room", "e15room"),
+                           (-40, -30))
 
 
 def real_speakers(which: str = "test") -> list[tuple[str, np.ndarray]]:

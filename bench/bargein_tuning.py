@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.line_sim import cough, line_noise, noise_burst, place, room
+from tests.line_sim import cough, false_trial_set, noise_burst, room
 
 TIMES = (0.4, 1.0, 2.0)
 ECHOES: dict[str, dict[str, Any]] = {
@@ -75,18 +75,8 @@ def false_trials(shared: Path, clip8k: Any, lead_in: Any, tile: Any,
         trials.append(("real_noise", f"{name}/{dur}/own", tile(lead, dur)))
         for dbfs in (-20, -30):
             trials.append(("real_noise", f"{name}/{dur}/{dbfs}dB", at_rms(tile(lead, dur), dbfs)))
-    out = []
-    for i, (kind, name, clip) in enumerate(trials):
-        at = TIMES[i % len(TIMES)]
-        for echo in ECHOES:
-            out.append((kind, f"{name}/at{at}/{echo}", place(10.0, [(at, clip)]), echo))
-    silent = np.zeros(10 * 8000, dtype=np.float32)
-    for echo in ("e17", "e18room", "e14room"):
-        out.append(("echo", f"echo_only/{echo}", silent, echo))
-        for k, dbfs in enumerate((-45, -35)):
-            hiss = line_noise(10.0, 10 ** (dbfs / 20), seed=10 + k)
-            out.append(("echo+line_noise", f"hiss{dbfs}/{echo}", hiss, echo))
-    return out
+    return false_trial_set(trials, TIMES, list(ECHOES), ("e17", "e18room", "e14room"),
+                           (-45, -35), hiss_seed=10)
 
 
 def real_speakers(shared: Path, clip8k: Any, lead_in: Any) -> list[tuple[str, np.ndarray]]:

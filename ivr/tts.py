@@ -173,7 +173,7 @@ class Speaker:
         while the rest renders. ``cache``: a text rendered before (and without digits, see
         ``VoiceConfig.dynamic_cache_items``) comes from memory in one piece, and a new one is
         kept there once fully rendered."""
-        keep = cache and self.config.dynamic_cache_items > 0 and not _DIGIT.search(text)
+        keep = cache and self._keepable(text)
         if keep:
             hit = self._dynamic.get(text)
             if hit is not None:
@@ -182,7 +182,7 @@ class Speaker:
         parts: list[bytes] = []
         split = split_lead(text, self.config.lead_words)
         # The rest's first sentence continues the lead: _synthesize puts no pause before it.
-        pieces = (self._lead(split[0]), self._synthesize(split[1])) if split \
+        pieces = (iter([self._lead(split[0])]), self._synthesize(split[1])) if split \
             else (self._synthesize(text),)
         for piece in pieces:
             for audio in piece:
@@ -197,21 +197,23 @@ class Speaker:
         read-back of the day starts as fast as the rest. Nothing with a digit is kept."""
         split = split_lead(text, self.config.lead_words)
         if split is not None:
-            for _ in self._lead(split[0]):
-                pass
+            self._lead(split[0])
 
-    def _lead(self, lead: str) -> Iterator[bytes]:
+    def _keepable(self, text: str) -> bool:
+        """May a rendering of ``text`` stay in memory? Never one with a digit (caller data)."""
+        return self.config.dynamic_cache_items > 0 and not _DIGIT.search(text)
+
+    def _lead(self, lead: str) -> bytes:
         """A lead from memory when it was rendered before (leads repeat: "I heard", "Your
-        order"), else rendered and kept, unless it holds a digit (caller data)."""
-        keep = self.config.dynamic_cache_items > 0 and not _DIGIT.search(lead)
+        order"), else rendered and kept if :meth:`_keepable`."""
+        keep = self._keepable(lead)
         hit = self._dynamic.get(lead) if keep else None
         if hit is not None:
-            yield hit
-            return
+            return hit
         audio = b"".join(self._synthesize(lead))
         if keep:
             self._dynamic.put(lead, audio)
-        yield audio
+        return audio
 
     def _synthesize(self, text: str) -> Iterator[bytes]:
         """Sentence by sentence, a pause between them (none before the first)."""

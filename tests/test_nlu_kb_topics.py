@@ -44,7 +44,8 @@ def test_the_head_names_every_branch_and_the_full_name_wins() -> None:
     assert said["Blue Door Cafe - Harbour"] == said["Blue Door Cafe - Old Town"] == 0.9
     said = cov(index, "the blue door cafe in old town")
     assert said["Blue Door Cafe - Old Town"] == 1.0
-    assert said["Blue Door Cafe - Harbour"] == 0.9
+    # The other branch's head was said too, but only as part of this branch's full name.
+    assert said["Blue Door Cafe - Harbour"] == 0.45
     assert cov(index, "the laurel inn has rooms")["Laurel Inn, a Garden Hotel"] == 0.9
     # heads=False: only the full name counts (the knowledge base's tie-break).
     full = cov(index, "the blue door cafe in old town", heads=False)
@@ -63,6 +64,36 @@ def test_a_name_written_as_one_word_is_named_by_its_spoken_parts() -> None:
     index = CoverageIndex(NAMES)
     assert cov(index, "one option is fish house on the pier")["FishHouse"] == 1.0
     assert cov(index, "fish and a house")["FishHouse"] == 0.0
+
+
+def test_a_name_with_digits_is_also_named_in_words() -> None:
+    assert name_forms("Pier 39") == ["Pier 39", "Pier thirty nine"]
+    assert name_forms("The 16th Steps") == ["The 16th Steps", "The sixteenth Steps"]
+    assert name_forms("Museum Of 3D Art - Downtown") == [
+        "Museum Of 3D Art - Downtown", "Museum Of three D Art - Downtown",
+        "Museum Of 3D Art", "Museum Of three D Art",
+    ]
+    names = ["Museum Of 3D Art - Downtown", "Pier 39", "Pier 7", "Wax Museum"]
+    index = CoverageIndex(names)
+    said = dict(zip(names, index.coverage("the second is the museum of three d. art"), strict=True))
+    assert said["Museum Of 3D Art - Downtown"] == pytest.approx(0.9)  # the head, in words
+    assert said["Wax Museum"] == 0.0
+    said = dict(zip(names, index.coverage("meet me at pier thirty nine"), strict=True))
+    # "pier" alone would name Pier 7 (a number is weak evidence), but it was said inside Pier 39.
+    assert said["Pier 39"] == 1.0 and said["Pier 7"] < 0.5
+    assert index.coverage("the museum of 3d art downtown", heads=False)[0] == 1.0
+
+
+def test_the_longest_name_said_shadows_the_names_inside_it() -> None:
+    names = ["Orchard Hotel", "Orchard Garden Hotel", "Sea Wind Hotel", "Garden Court"]
+    index = CoverageIndex(names)
+    said = dict(zip(names, index.coverage("so the orchard garden hotel is in the north"),
+                    strict=True))
+    assert said["Orchard Garden Hotel"] == 1.0
+    assert said["Orchard Hotel"] == 0.5  # its words were said, as part of the longer name
+    # Two names said side by side, neither inside the other: both stay whole.
+    said = dict(zip(names, index.coverage("orchard hotel or sea wind hotel"), strict=True))
+    assert said["Orchard Hotel"] == 1.0 and said["Sea Wind Hotel"] == 1.0
 
 
 def test_a_title_that_names_its_topic_also_reads_as_callers_say_it() -> None:

@@ -19,9 +19,13 @@ COPY voices ./voices
 RUN mkdir -p /app/voices/cache /app/records && chown -R ivr /app/voices/cache /app/records \
     && ivr check /app/dialplans/*.yaml
 
-# Call records database (SQLite by default; set IVR_DB_URL for PostgreSQL) and its spool.
-RUN mkdir -p /app/data && chown ivr /app/data
-ENV IVR_DB_URL=sqlite:////app/data/calls.db
+# Call records database (SQLite by default; set IVR_DB_URL for PostgreSQL) and its spool, and
+# the model caches (calibration fits, the ASR-noised examples the server speaks in the
+# background after its first start): the system user has no home directory to keep them in.
+# Mount /app/data as a volume so a restarted container keeps both.
+RUN mkdir -p /app/data/cache && chown -R ivr /app/data
+ENV IVR_DB_URL=sqlite:////app/data/calls.db \
+    IVR_CACHE_DIR=/app/data/cache
 
 USER ivr
 EXPOSE 5000

@@ -109,6 +109,10 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="call records database, any SQLAlchemy URL (IVR_DB_URL; default "
                         "sqlite:///calls.db; 'none' for no database)")
     s.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads per ASR")
+    s.add_argument("--noised", choices=("background", "cached", "off"), default=None,
+                   help="ASR-noised training copies of the plan's examples: speak the missing "
+                        "ones at low priority after start-up (background, the default), use "
+                        "only cached ones, or none (IVR_NOISED)")
     s.add_argument("--end-silence", type=float, default=None,
                    help="seconds of silence that end a caller's turn")
     s.add_argument("--max-calls", type=int, default=None,
@@ -139,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         store_url=args.store,
         db_url=args.db,
         asr_threads=args.asr_threads,
+        noised=args.noised,
         end_silence_s=args.end_silence,
         max_calls=args.max_calls,
         drain_s=args.drain_s,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ivr.errors import ConfigError
+
+NoisedMode = Literal["off", "cached", "background"]
 
 
 class Settings(BaseModel):
@@ -25,6 +28,11 @@ class Settings(BaseModel):
     insecure_dev: bool = False
     """Skip Twilio signature checks. Development only; logged loudly."""
     asr_model: str = ""
+    noised: NoisedMode = "background"
+    """ASR-noised copies of the plan's examples (:mod:`ivr.nlu.noised`): ``background`` speaks
+    the ones not yet cached in a low-priority child process after start-up and then rebuilds the
+    plan with them (:mod:`ivr.nlu.noised_build`); ``cached`` uses only what is cached; ``off``
+    trains on the written examples alone."""
     asr_compute_type: str = "int8"
     asr_threads: int = Field(default=1, ge=1, le=64)
     model_threads: int = Field(default=4, ge=1, le=256)
@@ -113,6 +121,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "public_url": env.get("IVR_PUBLIC_URL", ""),
         "auth_token": env.get("TWILIO_AUTH_TOKEN", ""),
         "asr_model": env.get("IVR_ASR_MODEL", ""),
+        "noised": env.get("IVR_NOISED", "background"),
         "tts_model": env.get("IVR_TTS_MODEL", ""),
         "tts_config": env.get("IVR_TTS_CONFIG", ""),
         "prompt_cache_dir": env.get("IVR_PROMPT_CACHE", "voices/cache"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.asr import AsrConfig, Transcriber
-from ivr.config import Settings
+from ivr.config import NoisedMode, Settings
 from ivr.dialog import DialogFactory
 from ivr.errors import ConfigError
 from ivr.handoff.wiring import add_handoff_sinks
@@ -55,12 +55,20 @@ class PlanSource:
     seconds for a large plan) happens on a watcher thread, so no caller ever waits for it.
     """
 
-    def __init__(self, path: Path, poll_s: float = 1.0, clock: Clock | None = None) -> None:
+    def __init__(self, path: Path, poll_s: float = 1.0, clock: Clock | None = None,
+                 noised: NoisedMode = "cached") -> None:
         from ivr.dialplan import PlanHolder
         from ivr.engine import build_factory
+        from ivr.engine.factory import Noised
+        from ivr.nlu.noised_build import BackgroundBuild
 
-        self._holder = PlanHolder(path, lambda plan: build_factory(plan, clock=clock),
+        use: Noised = "off" if noised == "off" else "cached"
+        self._holder = PlanHolder(path, lambda plan: build_factory(plan, clock=clock, noised=use),
                                   min_interval_s=poll_s)
+        self.noised: BackgroundBuild | None = None
+        if noised == "background":
+            self.noised = BackgroundBuild(self._holder.rebuild)
+            self.noised.request(self._holder.path)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(poll_s,), daemon=True,
                                         name="dialplan-watch")
@@ -73,12 +81,15 @@ class PlanSource:
     def _watch(self, poll_s: float) -> None:
         while not self._stop.wait(poll_s):
             try:
-                self._holder.maybe_reload()
+                if self._holder.maybe_reload() and self.noised is not None:
+                    self.noised.request(self._holder.path)  # the edit's new examples
             except Exception:  # never let the watcher die silently
                 log.exception("dialplan watcher failed; will retry")
 
     def close(self) -> None:
         self._stop.set()
+        if self.noised is not None:
+            self.noised.close()
 
 
 def spool_dir(settings: Settings) -> Path:
@@ -125,7 +136,7 @@ def build_services(settings: Settings) -> Services:
     if settings.now:
         log.warning("IVR_NOW set: business hours follow a clock starting at %s", settings.now)
     clock = shifted_clock(settings.now) if settings.now else None
-    plan = PlanSource(settings.dialplan, clock=clock)
+    plan = PlanSource(settings.dialplan, clock=clock, noised=settings.noised)
     factory = plan()
     transcriber = Transcriber(
         AsrConfig(

@@ -82,3 +82,13 @@ def test_unknown_directory_action_or_slot_is_a_load_error(tmp_path: Path) -> Non
     with pytest.raises(DialplanError) as exc:
         load_dialplan(plan_with_crm(tmp_path, action="lookup_custmer"))
     assert any('did you mean "lookup_customer"' in m for _, _, m in exc.value.errors)
+
+
+def test_no_database_means_none_not_a_url_to_parse() -> None:
+    """``IVR_DB_URL=none`` (the server's "no database") used to crash every worker at boot."""
+    from ivr.contact.setup import centre_from_env, records_db
+
+    assert records_db({"IVR_DB_URL": "none"}) is None
+    assert records_db({"IVR_DB_URL": "NONE"}) is None
+    centre = centre_from_env({"IVR_DB_URL": "none"})
+    assert type(centre.callbacks).__name__ != "DbCallbacks"

@@ -62,3 +62,26 @@ def test_first_load_must_succeed(tmp_path: Path) -> None:
     _write(path, "name: [", 0)
     with pytest.raises(DialplanError):
         PlanHolder(path, _build)
+
+
+def test_rebuild_swaps_a_new_build_of_the_same_plan(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """What the background noised-example build calls when it is done."""
+    path = tmp_path / "plan.yaml"
+    _write(path, MINIMAL, 0)
+    builds: list[int] = []
+
+    def build(plan: object) -> PlanFactory:
+        builds.append(1)
+        if len(builds) == 3:
+            raise RuntimeError("out of memory")
+        return _build(plan)
+
+    holder = PlanHolder(path, build, min_interval_s=0)
+    first = holder.current()
+    assert holder.rebuild() is True and holder.current() is not first
+    assert holder.plan is first.plan  # same plan, new models
+    kept = holder.current()
+    with caplog.at_level(logging.ERROR):
+        assert holder.rebuild() is False
+    assert holder.current() is kept and "could not be rebuilt" in caplog.text

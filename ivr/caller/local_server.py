@@ -57,6 +57,8 @@ class LocalServer:
         full_env = dict(os.environ, TWILIO_AUTH_TOKEN=self.token, IVR_PUBLIC_URL=self.url)
         full_env.setdefault("IVR_PROMPT_CACHE", str(self.workdir / "cache"))
         full_env.setdefault("IVR_DB_URL", f"sqlite:///{self.workdir / 'calls.db'}")
+        # A test or benchmark server measures calls, not a background speech build beside them.
+        full_env.setdefault("IVR_NOISED", "cached")
         full_env.update(env or {})
         self._log = None if log_to_console else self.log_path.open("wb")
         self.proc = subprocess.Popen(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -46,7 +47,10 @@ def register_contact(app: Flask, centre: ContactCentre | None = None) -> None:
         settings = app.config.get("IVR_SETTINGS")
         store = getattr(app.config.get("IVR_SERVICES"), "store", None)
         records = getattr(store, "records", None)
-        centre = centre_from_env(store_url=str(getattr(settings, "store_url", "") or ""),
+        env = dict(os.environ)
+        if str(getattr(settings, "db_url", "")).lower() in ("", "none"):
+            env["IVR_DB_URL"] = ""  # --db none wins over the environment's database
+        centre = centre_from_env(env, store_url=str(getattr(settings, "store_url", "") or ""),
                                  records=records if isinstance(records, RecordsDB) else None)
     app.config.setdefault(CENTRE_KEY, centre)
     app.register_blueprint(bp)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def records_db(env: Mapping[str, str]) -> RecordsDB | None:
     url = env.get("IVR_DB_URL", "")
-    if not url:
+    if url.lower() in ("", "none"):  # "none": the server's way of saying no database
         return None
     from ivr.store.records import RecordsDB
 

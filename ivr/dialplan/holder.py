@@ -8,6 +8,7 @@ already in progress are untouched either way: they hold their own CallDialog.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,7 @@ class PlanHolder(Generic[T]):
         self._current = build(self._plan)
         self._stamp = _stamp(_watched(self._plan))
         self._checked = time.monotonic()
+        self._swap = threading.Lock()
         self.last_errors: list[tuple[str, int, str]] = []
 
     def current(self) -> T:
@@ -99,8 +101,25 @@ class PlanHolder(Generic[T]):
                 "dialplan %s loaded but could not be built; keeping the previous one", self.path
             )
             return False
-        self._plan, self._current = plan, built
+        with self._swap:
+            self._plan, self._current = plan, built
         self._stamp = _stamp(_watched(plan))
         self.last_errors = []
         log.info("dialplan %s reloaded", self.path)
+        return True
+
+    def rebuild(self) -> bool:
+        """Build the current plan again (its models' inputs changed, e.g. the noised examples
+        finished); True when swapped in. A failure keeps the previous build, logged."""
+        plan = self._plan
+        try:
+            built = self._build(plan)
+        except Exception:
+            log.exception("dialplan %s could not be rebuilt; keeping the previous build", self.path)
+            return False
+        with self._swap:
+            if self._plan is not plan:  # a reload won meanwhile: it is newer
+                return False
+            self._current = built
+        log.info("dialplan %s rebuilt", self.path)
         return True

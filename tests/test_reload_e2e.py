@@ -29,11 +29,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServer
         yield srv, plans / "shop.yaml"
 
 
-def edit(path: Path, old: str, new: str) -> None:
+def edit(srv: LocalServer, path: Path, old: str, new: str, logged: str) -> None:
+    """Edit the live plan and wait until the server's log says it has dealt with the edit
+    (``logged`` appears once more): the watcher polls every second, then builds the plan."""
+    def count() -> int:  # the whole log (output() is its tail)
+        return srv.log_path.read_text(errors="replace").count(logged)
+
+    seen = count()
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
-    time.sleep(2.5)  # the watcher polls every second
+    deadline = time.monotonic() + 60
+    while count() == seen:
+        assert time.monotonic() < deadline, f"the server never logged {logged!r}"
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -44,13 +53,14 @@ def test_good_edit_is_served_and_broken_edit_keeps_previous_plan(
     assert first.ok, first.failures
     assert GREETING in " ".join(first.greeting)
 
-    edit(plan, f"greeting: {GREETING}", "greeting: Hello from the reloaded plan.")
+    edit(srv, plan, f"greeting: {GREETING}", "greeting: Hello from the reloaded plan.",
+         "shop.yaml reloaded")
     second = play_call(KEYPAD_CALL, srv.url, srv.token, speed=4.0, timeout_s=90)
     assert second.ok, second.failures
     assert "reloaded plan" in " ".join(second.greeting)
 
     # Break it: an option pointing at a node that does not exist.
-    edit(plan, "start: main", "start: no_such_node")
+    edit(srv, plan, "start: main", "start: no_such_node", "not reloaded")
     third = play_call(KEYPAD_CALL, srv.url, srv.token, speed=4.0, timeout_s=90)
     assert third.ok, third.failures  # still answering, on the last good plan
     assert "reloaded plan" in " ".join(third.greeting)

@@ -40,8 +40,9 @@ def stamp_path(path: Path) -> Path:
     return cache_dir() / "noised" / f"{plan_key(path)}.done"
 
 
-def speak_plan(path: Path, *, progress: bool = True) -> int:
-    """Speak every menu's examples not yet in the cache; the number of examples heard."""
+def speak_plan(path: Path, *, progress: bool = True, fit: bool = True) -> int:
+    """Speak every menu's examples not yet in the cache; the number of examples heard.
+    ``fit``: then build the plan, so its calibration fits are cached too."""
     from ivr.dialplan import load_dialplan
     from ivr.dialplan.models import MenuNode
     from ivr.nlu.noised import heard_examples, menu_hints
@@ -58,6 +59,13 @@ def speak_plan(path: Path, *, progress: bool = True) -> int:
         total += len(heard_examples(examples, hints, channel=channel,
                                     progress=bar(f"{plan.name}/{name}: examples") if progress
                                     else None))
+    if fit:
+        # Build the plan once here, at low priority: its calibration fits (keyed by examples and
+        # transcripts) land in the cache, so the workers' rebuilds only read them instead of
+        # all fitting the same thing at once at normal priority.
+        from ivr.engine import build_factory
+
+        build_factory(plan, noised="cached")
     return total
 
 

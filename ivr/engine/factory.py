@@ -46,7 +46,7 @@ Clock = Callable[[], datetime]
 Noised = Literal["off", "cached", "build"]
 """ASR-noised examples (:mod:`ivr.nlu.noised`): ``cached`` uses the transcripts earlier builds
 left in the cache (never speaks at start-up), ``build`` speaks the missing ones first (progress
-bar; ``ivr eval --build-noised``), ``off`` ignores them."""
+bar; what ``ivr eval`` does), ``off`` ignores them."""
 MAX_FAQ_AS_LABELS = 200
 """Up to this many FAQ entries join the menus' classifiers; a bigger FAQ keeps its own search."""
 

@@ -242,9 +242,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--per-option", type=int, default=PER_OPTION,
                     help="held-out phrases per option without a tests file")
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--build-noised", action="store_true",
-                    help="first speak the plan's examples (ASR-noised training copies, cached; "
-                         "a server started afterwards uses them too)")
+    noised = ap.add_mutually_exclusive_group()
+    noised.add_argument("--build-noised", action="store_true", default=True,
+                        help="train as a server does once its background build is done: first "
+                             "speak the plan's examples not yet cached (ASR-noised training "
+                             "copies; the default)")
+    noised.add_argument("--cached-noised", dest="build_noised", action="store_false",
+                        help="use only the ASR-noised copies already cached (faster, but "
+                             "reports a plan a server would improve on)")
     args = ap.parse_args(argv)
     try:
         plan = load_dialplan(args.plan)

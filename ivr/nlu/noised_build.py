@@ -1,7 +1,7 @@
 """Speak a plan's examples for its ASR-noised training copies, in the background, then swap in.
 
 Why: training on what callers sound like after the ASR (:mod:`ivr.nlu.noised`) is worth having
-on every server, not only where an operator ran ``ivr eval --build-noised`` first; but speaking
+on every server, not only where an operator ran ``ivr eval`` first; but speaking
 the bank plan's 770 examples takes ~10 minutes on 2 cores, and a server must take calls at
 once. So a server starts on whatever the cache holds, speaks the rest in a separate process at
 the lowest CPU priority (live calls come first), and rebuilds the plan's classifiers when that

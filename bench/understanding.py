@@ -246,7 +246,7 @@ def spoken(
 ) -> dict[str, Any]:
     """The spoken channel: the bot's own voice settings, the phone line, the real ASR
     (``asr_model``: a name or directory for :func:`ivr.asr_models.resolve_model_path`; the
-    ASR-noised train examples stay tiny.en's: the engine builds them so whatever the server runs).
+    ASR-noised train examples are heard by the same model, as a server running it builds them).
     """
     from ivr.dialplan import load_dialplan
     from ivr.nlu.spoken import BOT_STYLES, SpokenChannel, bar
@@ -300,7 +300,8 @@ def spoken(
         train = read_banking(data / "banking77" / "train.csv")
         shots = few_shot(train, 10, 0)
         t0 = time.perf_counter()
-        heard_ex = heard_examples(shots, hints, progress=bar("noised train examples"))
+        heard_ex = heard_examples(shots, hints, progress=bar("noised train examples"),
+                                  asr_model=asr_model)
         log(f"noised: {len(heard_ex)} train examples heard in {time.perf_counter() - t0:.1f} s")
         clf_n = CalibratedClassifier(shots, emb, heard=heard_ex,
                                      calibration=calibrate(shots, emb, use_cache=False,

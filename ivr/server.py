@@ -56,18 +56,19 @@ class PlanSource:
     """
 
     def __init__(self, path: Path, poll_s: float = 1.0, clock: Clock | None = None,
-                 noised: NoisedMode = "cached") -> None:
+                 noised: NoisedMode = "cached", asr_model: str = "") -> None:
         from ivr.dialplan import PlanHolder
         from ivr.engine import build_factory
         from ivr.engine.factory import Noised
         from ivr.nlu.noised_build import BackgroundBuild
 
         use: Noised = "off" if noised == "off" else "cached"
-        self._holder = PlanHolder(path, lambda plan: build_factory(plan, clock=clock, noised=use),
-                                  min_interval_s=poll_s)
+        self._holder = PlanHolder(
+            path, lambda plan: build_factory(plan, clock=clock, noised=use, asr_model=asr_model),
+            min_interval_s=poll_s)
         self.noised: BackgroundBuild | None = None
         if noised == "background":
-            self.noised = BackgroundBuild(self._holder.rebuild)
+            self.noised = BackgroundBuild(self._holder.rebuild, asr_model=asr_model)
             self.noised.request(self._holder.path)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(poll_s,), daemon=True,
@@ -136,7 +137,8 @@ def build_services(settings: Settings) -> Services:
     if settings.now:
         log.warning("IVR_NOW set: business hours follow a clock starting at %s", settings.now)
     clock = shifted_clock(settings.now) if settings.now else None
-    plan = PlanSource(settings.dialplan, clock=clock, noised=settings.noised)
+    plan = PlanSource(settings.dialplan, clock=clock, noised=settings.noised,
+                      asr_model=settings.asr_model)
     factory = plan()
     transcriber = Transcriber(
         AsrConfig(

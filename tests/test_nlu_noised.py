@@ -69,3 +69,13 @@ def test_transcripts_train_and_stay_in_their_fold(tmp_path: Path,
     assert np.isfinite(margin).all()
     clf = cal.CalibratedClassifier(ex, emb, heard=heard)
     assert clf.classify("the bell is wrong").ranked[0][0] == "billing"
+
+
+def test_the_cache_tells_asr_models_apart(tmp_path: Path) -> None:
+    """The same example heard by another model is another transcript, looked up without it."""
+    tiny = SpokenChannel(NOISED_STYLES, cache=tmp_path)
+    base = SpokenChannel(NOISED_STYLES, cache=tmp_path, model="base")
+    style = NOISED_STYLES[0]
+    assert tiny._key("my bill", style, ()) == SpokenChannel(
+        NOISED_STYLES, cache=tmp_path, model="tiny.en")._key("my bill", style, ())
+    assert tiny._key("my bill", style, ()) != base._key("my bill", style, ())

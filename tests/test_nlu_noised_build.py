@@ -103,3 +103,11 @@ def test_a_server_speaks_its_examples_in_the_background_and_swaps_them_in(plan: 
         assert again.noised is not None and again.noised.finished.is_set()
     finally:
         again.close()
+
+
+def test_each_asr_model_has_its_own_build(plan: Path, tmp_path: Path) -> None:
+    """A server on another recogniser needs copies with that recogniser's errors."""
+    assert plan_key(plan) == plan_key(plan, "tiny.en") != plan_key(plan, "base")
+    build = BackgroundBuild(lambda: None, command=OK, asr_model="base")
+    assert build.request(plan) is True and build.finished.wait(30)
+    assert stamp_path(plan, "base").exists() and not stamp_path(plan).exists()

@@ -66,6 +66,7 @@ class PlanFactory:
         matcher_factory: MatcherFactory | None = None,
         faq_factory: FaqFactory | None = None,
         noised: Noised = "cached",
+        asr_model: str = "",
     ) -> None:
         self.plan = plan
         self.clock: Clock = clock or _utcnow
@@ -91,7 +92,7 @@ class PlanFactory:
             if node.knowledge_base and self.faq_in_menus and kb is not None:
                 for i, e in enumerate(kb.entries):
                     labels.setdefault(FAQ_PREFIX + str(i), list(e.questions))
-            heard = _heard(plan, node, noised) if matcher_factory is None else {}
+            heard = _heard(plan, node, noised, asr_model) if matcher_factory is None else {}
             inner = nlu_matcher(labels, heard) if heard else make(labels)
             if plan.vocabulary:
                 inner = Repaired(inner, plan.vocabulary)
@@ -216,8 +217,9 @@ class PlanFactory:
                     yield from pol.say
 
 
-def _heard(plan: Dialplan, node: MenuNode, noised: Noised) -> dict[str, str]:
-    """This menu's ASR-noised example transcripts, as ``noised`` allows."""
+def _heard(plan: Dialplan, node: MenuNode, noised: Noised, asr_model: str) -> dict[str, str]:
+    """This menu's ASR-noised example transcripts (heard by ``asr_model``), as ``noised``
+    allows."""
     if noised == "off":
         return {}
     from ivr.nlu.noised import heard_examples, menu_hints
@@ -225,7 +227,7 @@ def _heard(plan: Dialplan, node: MenuNode, noised: Noised) -> dict[str, str]:
 
     examples = {o.name: list(o.examples) for o in node.options}
     hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
-    heard = heard_examples(examples, hints, cached_only=noised == "cached",
+    heard = heard_examples(examples, hints, cached_only=noised == "cached", asr_model=asr_model,
                            progress=bar("speaking examples") if noised == "build" else None)
     if heard:
         log.info("%s: %d ASR-noised example transcripts (%s)", plan.name, len(heard), noised)
@@ -251,6 +253,7 @@ def build_factory(
     matcher_factory: MatcherFactory | None = None,
     faq_factory: FaqFactory | None = None,
     noised: Noised = "cached",
+    asr_model: str = "",
 ) -> PlanFactory:
     """Make the :class:`ivr.dialog.DialogFactory` for ``plan``.
 
@@ -260,4 +263,4 @@ def build_factory(
     always parsed by :mod:`ivr.nlu.entities` (pure functions, no model).
     """
     return PlanFactory(plan, clock=clock, matcher_factory=matcher_factory, faq_factory=faq_factory,
-                       noised=noised)
+                       noised=noised, asr_model=asr_model)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from collections import Counter, defaultdict
@@ -125,13 +126,14 @@ def evaluate_plan(
     channel: SpokenChannel | None = None,
     progress: bool = True,
     build_noised: bool = False,
+    asr_model: str = "",
 ) -> dict[str, Any]:
     """Speak, transcribe and decide every test phrase; the report as plain data.
 
     The classifiers use the plan's ASR-noised example transcripts as a server would (those in
     the cache), after speaking the missing ones first with ``build_noised``.
     """
-    ch = channel or SpokenChannel(EVAL_STYLES)
+    ch = channel or SpokenChannel(EVAL_STYLES, model=asr_model)
     th = plan.settings.thresholds
     cases: list[Case] = []
     menus = [(n, node) for n, node in plan.nodes.items() if isinstance(node, MenuNode)]
@@ -145,7 +147,7 @@ def evaluate_plan(
             jobs = _folds(node, folds, per_option, seed=0)
         hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
         noised = {} if channel is not None else heard_examples(
-            examples, hints, cached_only=not build_noised,
+            examples, hints, cached_only=not build_noised, asr_model=asr_model,
             progress=bar(f"{name}: examples") if progress and build_noised else None)
         for train, held in jobs:
             if not held:
@@ -242,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--per-option", type=int, default=PER_OPTION,
                     help="held-out phrases per option without a tests file")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--asr-model", default=os.environ.get("IVR_ASR_MODEL", ""),
+                    help="the ASR model the server runs (IVR_ASR_MODEL; default tiny.en)")
     noised = ap.add_mutually_exclusive_group()
     noised.add_argument("--build-noised", action="store_true", default=True,
                         help="train as a server does once its background build is done: first "
@@ -258,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ivr eval: {exc}", file=sys.stderr)
         return 2
     report = evaluate_plan(plan, tests, per_option=args.per_option,
-                           progress=not args.no_progress, build_noised=args.build_noised)
+                           progress=not args.no_progress, build_noised=args.build_noised,
+                           asr_model=args.asr_model)
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:

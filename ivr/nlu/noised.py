@@ -23,8 +23,12 @@ def heard_examples(
     channel: SpokenChannel | None = None,
     progress: Progress | None = None,
     cached_only: bool = False,
+    asr_model: str = "",
 ) -> dict[str, str]:
     """``{example: what the ASR heard}`` for every distinct example text.
+
+    ``asr_model``: the server's ASR model (``IVR_ASR_MODEL``; empty: tiny.en), so the copies
+    carry the errors of the recogniser that will hear the callers.
 
     ``cached_only``: only what earlier builds heard (no TTS/ASR at all; what a server start
     uses, so start-up never waits for speech synthesis).
@@ -32,7 +36,7 @@ def heard_examples(
     texts = list(dict.fromkeys(t for ex in examples.values() for t in ex if normalize(t)))
     if not texts:
         return {}
-    ch = channel or SpokenChannel(NOISED_STYLES)
+    ch = channel or SpokenChannel(NOISED_STYLES, model=asr_model)
     if cached_only:
         return ch.lookup(texts, [hints] * len(texts))
     heard = ch.hear(texts, [hints] * len(texts), progress=progress)

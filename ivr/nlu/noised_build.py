@@ -30,26 +30,30 @@ from ivr.nlu.calibration import cache_dir
 log = logging.getLogger(__name__)
 
 
-def plan_key(path: Path) -> str:
-    """One plan version: an edit is a new key (and new examples to speak)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+def plan_key(path: Path, asr_model: str = "") -> str:
+    """One plan version heard by one ASR model: an edit is a new key (new examples to speak),
+    and so is another model (other errors)."""
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(b"\0" + (asr_model or "tiny.en").encode())
+    return digest.hexdigest()[:20]
 
 
-def stamp_path(path: Path) -> Path:
+def stamp_path(path: Path, asr_model: str = "") -> Path:
     """Exists once every example of this plan version has been heard (and cached)."""
-    return cache_dir() / "noised" / f"{plan_key(path)}.done"
+    return cache_dir() / "noised" / f"{plan_key(path, asr_model)}.done"
 
 
-def speak_plan(path: Path, *, progress: bool = True, fit: bool = True) -> int:
-    """Speak every menu's examples not yet in the cache; the number of examples heard.
-    ``fit``: then build the plan, so its calibration fits are cached too."""
+def speak_plan(path: Path, *, progress: bool = True, fit: bool = True, asr_model: str = "") -> int:
+    """Speak every menu's examples not yet in the cache (heard by ``asr_model``, empty:
+    tiny.en); the number of examples heard. ``fit``: then build the plan, so its calibration
+    fits are cached too."""
     from ivr.dialplan import load_dialplan
     from ivr.dialplan.models import MenuNode
     from ivr.nlu.noised import heard_examples, menu_hints
     from ivr.nlu.spoken import NOISED_STYLES, SpokenChannel, bar
 
     plan = load_dialplan(path)
-    channel = SpokenChannel(NOISED_STYLES)
+    channel = SpokenChannel(NOISED_STYLES, model=asr_model)
     total = 0
     for name, node in plan.nodes.items():
         if not isinstance(node, MenuNode):
@@ -65,7 +69,7 @@ def speak_plan(path: Path, *, progress: bool = True, fit: bool = True) -> int:
         # all fitting the same thing at once at normal priority.
         from ivr.engine import build_factory
 
-        build_factory(plan, noised="cached")
+        build_factory(plan, noised="cached", asr_model=asr_model)
     return total
 
 
@@ -77,10 +81,12 @@ class BackgroundBuild:
     plan was built with every transcript in the first place.
     """
 
-    def __init__(self, on_done: Callable[[], object], *, command: Sequence[str] | None = None
-                 ) -> None:
+    def __init__(self, on_done: Callable[[], object], *, command: Sequence[str] | None = None,
+                 asr_model: str = "") -> None:
         self._on_done = on_done
-        self._command = list(command or [sys.executable, "-m", "ivr.nlu.noised_build"])
+        self._asr_model = asr_model
+        self._command = list(command or [sys.executable, "-m", "ivr.nlu.noised_build",
+                                         "--asr-model", asr_model])
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._closed = False
@@ -89,7 +95,7 @@ class BackgroundBuild:
 
     def request(self, path: Path) -> bool:
         """Build ``path``'s version unless its stamp exists; True when a build was started."""
-        if stamp_path(path).exists():
+        if stamp_path(path, self._asr_model).exists():
             self.finished.set()
             return False
         self.finished.clear()
@@ -107,7 +113,7 @@ class BackgroundBuild:
             self.finished.set()
 
     def _build(self, path: Path) -> bool:
-        stamp = stamp_path(path)
+        stamp = stamp_path(path, self._asr_model)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         with open(stamp.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be speaking this version
@@ -140,10 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ivr.nlu.noised_build",
                                  description="speak a plan's examples into the ASR-noised cache")
     ap.add_argument("plan", type=Path)
+    ap.add_argument("--asr-model", default="",
+                    help="the server's ASR model (IVR_ASR_MODEL; empty: tiny.en)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     os.nice(19)  # after live calls, always
-    n = speak_plan(args.plan, progress=not args.no_progress)
+    n = speak_plan(args.plan, progress=not args.no_progress, asr_model=args.asr_model)
     print(f"{args.plan}: {n} examples heard", file=sys.stderr)
     return 0
 

@@ -63,7 +63,8 @@ Progress = Callable[[int, int], None]
 class SpokenChannel:
     """Speaks texts and transcribes them as a call would; thread-unsafe, one per job.
 
-    ``transcriber``/``voice`` default to the project's (:class:`ivr.asr.Transcriber`, the
+    ``transcriber``/``voice`` default to the project's (:class:`ivr.asr.Transcriber` with
+    ``model``, a name for :func:`ivr.asr_models.resolve_model_path`, empty for tiny.en; the
     bundled Piper voice), loaded on first need: a fully cached run loads no model.
     """
 
@@ -74,11 +75,13 @@ class SpokenChannel:
         transcriber: Any = None,
         cache: Path | None = None,
         seed: int = 0,
+        model: str = "",
     ) -> None:
         if not styles:
             raise ValueError("need at least one voice style")
         self.styles = tuple(styles)
         self._transcriber = transcriber
+        self._model = model
         self._voice: Any = None
         self._seed = seed
         self._path = (cache or cache_dir() / "spoken") / "heard.jsonl"
@@ -105,7 +108,7 @@ class SpokenChannel:
     def _model_id(self) -> str:
         t = self._transcriber
         cfg = getattr(t, "config", None)
-        return str(getattr(cfg, "model_path", "") or "tiny.en")
+        return str(getattr(cfg, "model_path", "") or self._model or "tiny.en")
 
     def hear(
         self,
@@ -171,7 +174,7 @@ class SpokenChannel:
         if self._transcriber is None:
             from ivr.asr import AsrConfig, Transcriber
 
-            self._transcriber = Transcriber(AsrConfig(cpu_threads=2))
+            self._transcriber = Transcriber(AsrConfig(model_path=self._model, cpu_threads=2))
         return self._transcriber
 
     def _piper(self) -> Any:

@@ -111,3 +111,37 @@ def test_each_asr_model_has_its_own_build(plan: Path, tmp_path: Path) -> None:
     build = BackgroundBuild(lambda: None, command=OK, asr_model="base")
     assert build.request(plan) is True and build.finished.wait(30)
     assert stamp_path(plan, "base").exists() and not stamp_path(plan).exists()
+
+
+_WORKER = """
+import logging, sys, time
+from pathlib import Path
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s: %(message)s")
+from ivr.server import PlanSource
+source = PlanSource(Path(sys.argv[1]), noised="background")
+first = source()
+assert source.noised is not None and source.noised.finished.wait(240)
+print("REBUILT" if source() is not first else "SAME", flush=True)
+source.close()
+"""
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_build(plan: Path, tmp_path: Path) -> None:
+    """Two server processes on one host and plan: one child speaks, both get the new build."""
+    import os
+    import subprocess
+
+    plan.write_text(MINIMAL.replace("examples: [my bill]",
+                                    "examples: [my bill is wrong, a charge I don't know]"),
+                    encoding="utf-8")
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER, encoding="utf-8")
+    env = dict(os.environ)  # IVR_CACHE_DIR from the fixture
+    procs = [subprocess.Popen([sys.executable, str(script), str(plan)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert sum(o.count("speaking the ASR-noised examples") for o in outs) == 1, outs
+    assert all("REBUILT" in o for o in outs), outs

@@ -145,3 +145,22 @@ def test_two_workers_share_one_build(plan: Path, tmp_path: Path) -> None:
     assert all(p.returncode == 0 for p in procs), outs
     assert sum(o.count("speaking the ASR-noised examples") for o in outs) == 1, outs
     assert all("REBUILT" in o for o in outs), outs
+
+
+def test_a_menu_that_answers_faqs_also_speaks_their_questions() -> None:
+    """The FAQ questions that join a menu's classifier are said by callers too, so they get
+    noised copies; one definition serves the server, the build and ivr eval."""
+    from ivr.dialplan import load_dialplan
+    from ivr.dialplan.models import MenuNode
+    from ivr.engine.factory import noised_inputs
+    from tests.conftest import REPO_ROOT
+
+    shop = load_dialplan(REPO_ROOT / "dialplans" / "shop.yaml")
+    main = shop.nodes["main"]
+    assert isinstance(main, MenuNode) and main.knowledge_base and shop.knowledge_base
+    examples, hints = noised_inputs(shop, main)
+    said = {t for texts in examples.values() for t in texts}
+    assert {q for e in shop.knowledge_base.entries for q in e.questions} <= said
+    assert {t for o in main.options for t in o.examples} <= said
+    assert hints == menu_hints(shop.vocabulary, [o.name for o in main.options],
+                               list(shop.agents))

@@ -217,16 +217,34 @@ class PlanFactory:
                     yield from pol.say
 
 
+def noised_inputs(plan: Dialplan, node: MenuNode) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+    """What a menu's ASR-noised copies are made of, and the hints they are decoded with: its
+    options' examples and, when it consults a knowledge base small enough to join its
+    classifier, the FAQ questions (a caller asks those aloud too).
+
+    One definition for the server, its background build and ``ivr eval``, so all three find
+    the same cache entries.
+    """
+    from ivr.nlu.noised import menu_hints
+
+    examples = {o.name: list(o.examples) for o in node.options}
+    kb = plan.knowledge_base
+    if node.knowledge_base and kb is not None and 0 < len(kb.entries) <= MAX_FAQ_AS_LABELS:
+        for i, e in enumerate(kb.entries):
+            examples.setdefault(FAQ_PREFIX + str(i), list(e.questions))
+    hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
+    return examples, hints
+
+
 def _heard(plan: Dialplan, node: MenuNode, noised: Noised, asr_model: str) -> dict[str, str]:
     """This menu's ASR-noised example transcripts (heard by ``asr_model``), as ``noised``
     allows."""
     if noised == "off":
         return {}
-    from ivr.nlu.noised import heard_examples, menu_hints
+    from ivr.nlu.noised import heard_examples
     from ivr.nlu.spoken import bar
 
-    examples = {o.name: list(o.examples) for o in node.options}
-    hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
+    examples, hints = noised_inputs(plan, node)
     heard = heard_examples(examples, hints, cached_only=noised == "cached", asr_model=asr_model,
                            progress=bar("speaking examples") if noised == "build" else None)
     if heard:

@@ -35,12 +35,12 @@ from ivr.dialplan import load_dialplan
 from ivr.dialplan.checks import GLOBAL_NAMES
 from ivr.dialplan.models import Dialplan, MenuNode
 from ivr.engine.decide import decide
-from ivr.engine.factory import MAX_FAQ_AS_LABELS
+from ivr.engine.factory import MAX_FAQ_AS_LABELS, noised_inputs
 from ivr.engine.matching import FAQ_PREFIX, GLOBAL_PREFIX, WholeUtterance, ranked_of
 from ivr.errors import IvrError
 from ivr.evaluate.scoring import OUTCOMES, rates, suggest_accept
 from ivr.nlu.calibration import CalibratedClassifier
-from ivr.nlu.noised import heard_examples, menu_hints
+from ivr.nlu.noised import heard_examples
 from ivr.nlu.spoken import EVAL_STYLES, SpokenChannel, bar
 
 FOLDS = 3
@@ -145,9 +145,9 @@ def evaluate_plan(
             jobs = [(examples, [(o, p) for o, ps in tests[name].items() for p in ps])]
         else:
             jobs = _folds(node, folds, per_option, seed=0)
-        hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
+        spoken_examples, hints = noised_inputs(plan, node)
         noised = {} if channel is not None else heard_examples(
-            examples, hints, cached_only=not build_noised, asr_model=asr_model,
+            spoken_examples, hints, cached_only=not build_noised, asr_model=asr_model,
             progress=bar(f"{name}: examples") if progress and build_noised else None)
         for train, held in jobs:
             if not held:

@@ -49,7 +49,8 @@ def speak_plan(path: Path, *, progress: bool = True, fit: bool = True, asr_model
     fits are cached too."""
     from ivr.dialplan import load_dialplan
     from ivr.dialplan.models import MenuNode
-    from ivr.nlu.noised import heard_examples, menu_hints
+    from ivr.engine.factory import noised_inputs
+    from ivr.nlu.noised import heard_examples
     from ivr.nlu.spoken import NOISED_STYLES, SpokenChannel, bar
 
     plan = load_dialplan(path)
@@ -58,8 +59,7 @@ def speak_plan(path: Path, *, progress: bool = True, fit: bool = True, asr_model
     for name, node in plan.nodes.items():
         if not isinstance(node, MenuNode):
             continue
-        examples = {o.name: list(o.examples) for o in node.options}
-        hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
+        examples, hints = noised_inputs(plan, node)
         total += len(heard_examples(examples, hints, channel=channel,
                                     progress=bar(f"{plan.name}/{name}: examples") if progress
                                     else None))

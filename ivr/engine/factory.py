@@ -89,9 +89,8 @@ class PlanFactory:
             labels: dict[str, list[str]] = {o.name: [o.name, *o.examples] for o in node.options}
             for g, ex in global_examples.items():
                 labels.setdefault(GLOBAL_PREFIX + g, ex)
-            if node.knowledge_base and self.faq_in_menus and kb is not None:
-                for i, e in enumerate(kb.entries):
-                    labels.setdefault(FAQ_PREFIX + str(i), list(e.questions))
+            for faq, questions in faq_labels(plan, node).items():
+                labels.setdefault(faq, questions)
             heard = _heard(plan, node, noised, asr_model) if matcher_factory is None else {}
             inner = nlu_matcher(labels, heard) if heard else make(labels)
             if plan.vocabulary:
@@ -217,6 +216,15 @@ class PlanFactory:
                     yield from pol.say
 
 
+def faq_labels(plan: Dialplan, node: MenuNode) -> dict[str, list[str]]:
+    """The FAQ entries that join this menu's classifier as labels (``faq:<index>``: its
+    questions), when it consults a knowledge base of at most :data:`MAX_FAQ_AS_LABELS`."""
+    kb = plan.knowledge_base
+    if not node.knowledge_base or kb is None or not 0 < len(kb.entries) <= MAX_FAQ_AS_LABELS:
+        return {}
+    return {FAQ_PREFIX + str(i): list(e.questions) for i, e in enumerate(kb.entries)}
+
+
 def noised_inputs(plan: Dialplan, node: MenuNode) -> tuple[dict[str, list[str]], tuple[str, ...]]:
     """What a menu's ASR-noised copies are made of, and the hints they are decoded with: its
     options' examples and, when it consults a knowledge base small enough to join its
@@ -228,10 +236,8 @@ def noised_inputs(plan: Dialplan, node: MenuNode) -> tuple[dict[str, list[str]],
     from ivr.nlu.noised import menu_hints
 
     examples = {o.name: list(o.examples) for o in node.options}
-    kb = plan.knowledge_base
-    if node.knowledge_base and kb is not None and 0 < len(kb.entries) <= MAX_FAQ_AS_LABELS:
-        for i, e in enumerate(kb.entries):
-            examples.setdefault(FAQ_PREFIX + str(i), list(e.questions))
+    for faq, questions in faq_labels(plan, node).items():
+        examples.setdefault(faq, questions)
     hints = menu_hints(plan.vocabulary, [o.name for o in node.options], list(plan.agents))
     return examples, hints
 

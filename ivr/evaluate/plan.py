@@ -35,8 +35,8 @@ from ivr.dialplan import load_dialplan
 from ivr.dialplan.checks import GLOBAL_NAMES
 from ivr.dialplan.models import Dialplan, MenuNode
 from ivr.engine.decide import decide
-from ivr.engine.factory import MAX_FAQ_AS_LABELS, noised_inputs
-from ivr.engine.matching import FAQ_PREFIX, GLOBAL_PREFIX, WholeUtterance, ranked_of
+from ivr.engine.factory import faq_labels, noised_inputs
+from ivr.engine.matching import GLOBAL_PREFIX, WholeUtterance, ranked_of
 from ivr.errors import IvrError
 from ivr.evaluate.scoring import OUTCOMES, rates, suggest_accept
 from ivr.nlu.calibration import CalibratedClassifier
@@ -70,10 +70,8 @@ def _labels(plan: Dialplan, node: MenuNode, examples: Mapping[str, Sequence[str]
         ex = list(getattr(gi, g).examples)
         if ex:
             labels.setdefault(GLOBAL_PREFIX + g, ex)
-    kb = plan.knowledge_base
-    if node.knowledge_base and kb is not None and 0 < len(kb.entries) <= MAX_FAQ_AS_LABELS:
-        for i, e in enumerate(kb.entries):
-            labels.setdefault(FAQ_PREFIX + str(i), list(e.questions))
+    for faq, questions in faq_labels(plan, node).items():
+        labels.setdefault(faq, questions)
     return labels
 
 

@@ -254,9 +254,11 @@ class CoverageIndex:
         self._min = min_coverage
         self._shadow = shadow
         n = len(names)
+        forms = [[(f, sorted(set(words(f, drop_stopwords=True)))) for f in name_forms(name)]
+                 for name in names]
         df: Counter[str] = Counter()
-        for name in names:
-            df.update({w for form in name_forms(name) for w in words(form, drop_stopwords=True)})
+        for name_words in forms:
+            df.update({w for _, toks in name_words for w in toks})
         self._vocab = {t: i for i, t in enumerate(df)}
         idf = {
             t: math.log(1.0 + n / c) * (0.2 if t in self._NUMBER_WORDS or t.isdigit() else 1.0)
@@ -267,10 +269,9 @@ class CoverageIndex:
         owners: list[int] = []
         scale: list[float] = []
         full: list[bool] = []
-        for i, name in enumerate(names):
+        for i, (name, name_words) in enumerate(zip(names, forms, strict=True)):
             full_forms = {name, spoken_numbers(name)}
-            for form in name_forms(name):
-                toks = sorted(set(words(form, drop_stopwords=True)))
+            for form, toks in name_words:
                 total = max(sum(idf[w] for w in toks), floor)
                 vecs.append([(self._vocab[w], idf[w] / total) for w in toks])
                 owners.append(i)
@@ -281,8 +282,8 @@ class CoverageIndex:
         self._scale = np.asarray(scale, dtype=np.float32)
         self._full = np.asarray(full, dtype=bool)
         self._name_words = [
-            frozenset(self._vocab[w] for f in name_forms(nm) for w in words(f, drop_stopwords=True))
-            for nm in names
+            frozenset(self._vocab[w] for _, toks in name_words for w in toks)
+            for name_words in forms
         ]
 
     def coverage(self, text: str, *, heads: bool = True) -> np.ndarray:

@@ -123,8 +123,8 @@ class BackgroundBuild:
                 if self._closed:
                     return False
                 log.info("speaking the ASR-noised examples of %s in the background", path)
-                self._child = subprocess.Popen([*self._command, str(path)])
-            rc = self._child.wait()
+                child = self._child = subprocess.Popen([*self._command, str(path)])
+            rc = child.wait()
             with self._lock:
                 self._child = None
             if rc != 0:
